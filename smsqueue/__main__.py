@@ -1,0 +1,7 @@
+"""``python -m smsqueue`` runs the command line."""
+
+from __future__ import annotations
+
+from smsqueue.cli import main
+
+main()

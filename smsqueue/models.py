@@ -1,0 +1,56 @@
+"""What the producer API returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """A row that was not enqueued: its 1-based row number, the number as given, and why."""
+
+    row: int
+    number: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignReceipt:
+    """What ``send_campaign`` enqueued."""
+
+    id: str
+    accepted: int
+    rejected: list[Rejected] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageStatus:
+    """One message, as the store knows it now."""
+
+    id: str
+    campaign: str
+    status: str
+    provider: str
+    to: str
+    smsid: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    segments: int = 0
+    cost: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignStatus:
+    """A campaign's state; ``counts`` has every status name and sums to ``total``."""
+
+    id: str
+    status: str
+    provider: str
+    total: int
+    counts: dict[str, int]
+    created_at: float
+    send_at: float | None = None
+    finished_at: float | None = None
+    provider_paused: str | None = None

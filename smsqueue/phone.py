@@ -1,0 +1,64 @@
+"""Phone numbers: read what people type, write E.164, show only a masked form."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from smsqueue.errors import InvalidPhoneNumber
+
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}\Z")  # \Z: "$" would let a final newline through
+
+
+def normalise(raw: str, *, region: str | None = None) -> str:
+    """``raw`` as E.164 (``+12125551234``), or InvalidPhoneNumber saying why.
+
+    ``region`` (ISO code such as ``US``) reads numbers typed without ``+`` and a
+    country code; without it such numbers are refused rather than guessed.
+    """
+    if not isinstance(raw, str):
+        raise InvalidPhoneNumber(f"phone number must be text, not {type(raw).__name__}")
+    text = raw.strip()
+    if not text:
+        raise InvalidPhoneNumber("phone number is empty")
+    if len(text) > 40:
+        raise InvalidPhoneNumber("phone number is too long")
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(
+            f"not a phone number ({_REASONS.get(exc.error_type, 'unreadable')})"
+        ) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhoneNumber("not a valid phone number for its country")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_e164(number: str) -> bool:
+    """True when ``number`` is already a valid number written in E.164."""
+    if not _E164.match(number):
+        return False
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def mask(number: str) -> str:
+    """``+12125551234`` -> ``+121*****234``: enough to tell numbers apart in a log."""
+    digits = number.lstrip("+")
+    if len(digits) <= 6:
+        return "+" + "*" * len(digits) if number.startswith("+") else "*" * len(digits)
+    prefix = "+" if number.startswith("+") else ""
+    return prefix + digits[:3] + "*" * (len(digits) - 6) + digits[-3:]
+
+
+_E = phonenumbers.NumberParseException
+_REASONS = {
+    _E.INVALID_COUNTRY_CODE: "no country code; write +<country><number>",
+    _E.NOT_A_NUMBER: "not a number",
+    _E.TOO_SHORT_AFTER_IDD: "too short",
+    _E.TOO_SHORT_NSN: "too short",
+    _E.TOO_LONG: "too long",
+}

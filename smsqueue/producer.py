@@ -1,0 +1,370 @@
+"""The producer API: ``SmsQueue``. Validates at the edge, writes Redis, publishes signals."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+import redis
+from celery import Celery
+
+from smsqueue import constants as c
+from smsqueue import lua, phone, segments
+from smsqueue import settings as settings_mod
+from smsqueue.celeryapp import make_app, publish_chunk, queue_for
+from smsqueue.errors import InputError, InvalidPhoneNumber, NotFound
+from smsqueue.models import CampaignReceipt, CampaignStatus, MessageStatus, Rejected
+from smsqueue.providers import wooxy
+from smsqueue.settings import Settings
+from smsqueue.template import Template
+
+
+def new_id() -> str:
+    """A campaign id: time-ordered hex plus 40 random bits."""
+    return f"{time.time_ns() // 1_000_000:x}{secrets.token_hex(5)}"
+
+
+def parse_message_id(mid: str) -> tuple[str, int, int]:
+    """``cid-k-i`` -> (cid, k, i), or NotFound."""
+    parts = mid.rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or not parts[0]:
+        raise NotFound(f"no message {mid!r}: a message id looks like <campaign>-<chunk>-<index>")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+class SmsQueue:
+    """Enqueue single messages and campaigns; read their status and results."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str | None = None,
+        settings: Settings | None = None,
+        celery_app: Celery | None = None,
+    ) -> None:
+        base = settings or settings_mod.get()
+        self.settings = (
+            base if redis_url is None else base.model_copy(update={"redis_url": redis_url})
+        )
+        self.redis = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+        self.celery = celery_app or make_app(self.settings)
+        self._create_single = self.redis.register_script(lua.CREATE_SINGLE)
+        self._seal = self.redis.register_script(lua.SEAL)
+
+    @classmethod
+    def from_env(cls) -> SmsQueue:
+        """A queue configured from SMSQUEUE_* environment variables."""
+        return cls(settings=settings_mod.load())
+
+    def close(self) -> None:
+        """Close the Redis connections."""
+        self.redis.close()
+
+    # --- enqueue ------------------------------------------------------------
+
+    def send(
+        self,
+        to: str,
+        text: str,
+        *,
+        provider: str,
+        sender: str | None = None,
+        tags: Sequence[str] = (),
+        key: str | None = None,
+        send_at: datetime | None = None,
+    ) -> str:
+        """Enqueue one message on the priority lane; returns its id at once.
+
+        With ``key``, a second call with the same key returns the first id and
+        sends nothing more (for the retention time).
+        """
+        self._check_campaign_args(provider, sender, tags)
+        number = phone.normalise(to, region=self.settings.default_region)
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("text is empty")
+        self._check_parts(text)
+        if key is not None and (not key or len(key) > 200):
+            raise InputError("key must be 1 to 200 characters")
+        cid = new_id()
+        due = self._due(send_at)
+        fields = self._campaign_fields(provider, text, (), sender, tags, lane="priority", due=due)
+        mid = str(
+            self._create_single(
+                args=[
+                    c.KEY_PREFIX, cid, key or "", self.settings.retention_seconds,
+                    json.dumps([[number]]), c.ST_SCHEDULED if due else c.ST_QUEUED,
+                    "" if due is None else repr(due), *fields,
+                ]
+            )
+        )  # fmt: skip
+        if mid.startswith(cid + "-") and due is None:
+            publish_chunk(self.celery, cid, 0, queue=c.QUEUE_PRIORITY)
+        return mid
+
+    def send_campaign(
+        self,
+        recipients: Iterable[str | Mapping[str, object]],
+        *,
+        text: str,
+        provider: str,
+        sender: str | None = None,
+        tags: Sequence[str] = (),
+        strict: bool = False,
+        send_at: datetime | None = None,
+    ) -> CampaignReceipt:
+        """Validate, dedupe and enqueue ``recipients`` (streamed, never held whole).
+
+        Each item is a number or a mapping with ``phone`` and the template's
+        fields. Bad rows are returned in ``rejected``; with ``strict`` any bad
+        row rejects the whole campaign (InputError) and nothing is sent.
+        """
+        self._check_campaign_args(provider, sender, tags)
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("text is empty")
+        tpl = Template(text)
+        due = self._due(send_at)
+        cid = new_id()
+        meta = self._campaign_fields(provider, text, tpl.fields, sender, tags, lane="bulk", due=due)
+        state = c.ST_SCHEDULED if due else c.ST_QUEUED
+        self.redis.hset(c.k_campaign(cid), mapping=dict(zip(meta[::2], meta[1::2], strict=True)))
+        self.redis.hset(
+            c.k_campaign(cid),
+            mapping={"status": "draft" if strict else c.CAMPAIGN_ACTIVE, "total": 0, "open": 0},
+        )
+        self.redis.zadd(c.K_CAMPAIGNS, {cid: time.time()})
+        writer = _ChunkWriter(self, cid, state=state, due=due, signal=not strict and due is None)
+        rejected: list[Rejected] = []
+        seen: set[str] = set()
+        duplicates = 0
+        for rowno, item in enumerate(recipients, start=1):
+            try:
+                row = self._row(item, tpl)
+            except (InputError, KeyError, TypeError) as exc:
+                rejected.append(Rejected(row=rowno, number=_raw_number(item), reason=_reason(exc)))
+                continue
+            if row[0] in seen:
+                duplicates += 1
+                continue
+            seen.add(row[0])
+            writer.add(row)
+        writer.flush()
+        if strict and rejected:
+            self._drop(cid, writer.chunks)
+            first = rejected[0]
+            raise InputError(
+                f"{len(rejected)} rows rejected, nothing enqueued; first: row {first.row}: "
+                f"{first.reason}"
+            )
+        if strict:
+            self.redis.hset(c.k_campaign(cid), "status", c.CAMPAIGN_ACTIVE)
+            if due is None:
+                for k in range(writer.chunks):
+                    publish_chunk(self.celery, cid, k, queue=queue_for(provider, "bulk"))
+        self._seal(args=[c.KEY_PREFIX, cid])
+        return CampaignReceipt(
+            id=cid, accepted=writer.total, rejected=rejected, duplicates=duplicates
+        )
+
+    def _row(self, item: str | Mapping[str, object], tpl: Template) -> list[str]:
+        if isinstance(item, str):
+            raw, values = item, tpl.values({})
+        elif isinstance(item, Mapping):
+            raw_phone = item.get("phone")
+            if not isinstance(raw_phone, str | int):
+                raise InputError("no phone")
+            raw, values = str(raw_phone), tpl.values(item)
+        else:
+            raise InputError(
+                f"a recipient must be a number or a mapping, not {type(item).__name__}"
+            )
+        number = phone.normalise(raw, region=self.settings.default_region)
+        rendered = tpl.render(values)
+        if not rendered.strip():
+            raise InputError("text is empty for this row")
+        self._check_parts(rendered)
+        return [number, *values]
+
+    def _check_parts(self, text: str) -> None:
+        n = segments.parts(text)
+        if n > self.settings.max_parts:
+            raise InputError(f"text is {n} SMS parts, over the limit of {self.settings.max_parts}")
+
+    def _check_campaign_args(self, provider: str, sender: str | None, tags: Sequence[str]) -> None:
+        if provider not in c.PROVIDERS:
+            raise InputError(f"unknown provider {provider!r}; use one of {', '.join(c.PROVIDERS)}")
+        if isinstance(tags, str):
+            raise InputError("tags must be a list of strings, not one string")
+        if provider == c.WOOXY:
+            body: dict[str, object] = {"domain": "d", "phoneNumber": "+12125551234", "text": "t"}
+            if sender is not None:
+                body["fromName"] = sender
+            if tags:
+                body["tags"] = list(tags)
+            errors = wooxy.validate(body)
+            if errors:
+                raise InputError("; ".join(errors))
+        elif sender is not None and not phone.is_e164(sender):
+            raise InputError("a VoIP sender must be one of your numbers, in E.164 (+...)")
+
+    def _campaign_fields(
+        self,
+        provider: str,
+        text: str,
+        fields: Sequence[str],
+        sender: str | None,
+        tags: Sequence[str],
+        *,
+        lane: str,
+        due: float | None,
+    ) -> list[str]:
+        pairs = {
+            "provider": provider,
+            "template": text,
+            "fields": json.dumps(list(fields)),
+            "sender": sender or "",
+            "tags": json.dumps(list(tags)),
+            "lane": lane,
+            "queue": queue_for(provider, lane),
+            "status": c.CAMPAIGN_ACTIVE,
+            "created_at": repr(time.time()),
+            "send_at": "" if due is None else repr(due),
+            "retention": str(self.settings.retention_seconds),
+        }
+        return [x for kv in pairs.items() for x in kv]
+
+    @staticmethod
+    def _due(send_at: datetime | None) -> float | None:
+        if send_at is None:
+            return None
+        if send_at.tzinfo is None:
+            raise InputError("send_at must be timezone-aware (e.g. datetime.now(UTC) + ...)")
+        when = send_at.timestamp()
+        return when if when > time.time() else None
+
+    def _drop(self, cid: str, chunks: int) -> None:
+        keys = [c.k_campaign(cid), c.k_counts(cid)]
+        for k in range(chunks):
+            keys += [c.k_rows(cid, k), c.k_state(cid, k)]
+            self.redis.zrem(c.K_PENDING, f"{cid}:{k}")
+        self.redis.delete(*keys)
+        self.redis.zrem(c.K_CAMPAIGNS, cid)
+
+    # --- read ---------------------------------------------------------------
+
+    def status(self, mid: str) -> MessageStatus:
+        """A message's status by its id; NotFound if there is none."""
+        cid, k, i = parse_message_id(mid)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(c.k_campaign(cid), ["provider", "template", "fields"])
+        pipe.getrange(c.k_state(cid, k), i, i)
+        pipe.getrange(c.k_attempts(cid, k), i, i)
+        pipe.get(c.k_rows(cid, k))
+        pipe.hgetall(c.k_message(mid))
+        (provider, template, _), st, att, rows_json, extra = pipe.execute()
+        if provider is None or not st or rows_json is None:
+            raise NotFound(f"no message {mid!r}")
+        row = json.loads(rows_json)[i]
+        cost = self.redis.hget(c.k_result(extra["smsid"]), "cost") if extra.get("smsid") else None
+        text = Template(template or "").render(row[1:])
+        return MessageStatus(
+            id=mid,
+            campaign=cid,
+            status=c.PUBLIC_STATUS.get(st, "unknown"),
+            provider=provider,
+            to=row[0],
+            smsid=extra.get("smsid") or None,
+            attempts=ord(att) if att else 0,
+            error=extra.get("error") or None,
+            segments=segments.parts(text),
+            cost=Decimal(str(cost)) if cost else None,
+        )
+
+    def result(self, smsid: str) -> MessageStatus:
+        """The message the provider knows as ``smsid``; NotFound if there is none."""
+        mid = self.redis.hget(c.k_result(smsid), "id")
+        if not mid:
+            raise NotFound(f"no result for smsid {smsid!r}")
+        return self.status(str(mid))
+
+    def campaign(self, cid: str) -> CampaignStatus:
+        """A campaign's status and counts; NotFound if there is none."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(c.k_campaign(cid))
+        pipe.hgetall(c.k_counts(cid))
+        meta, raw_counts = pipe.execute()
+        if not meta:
+            raise NotFound(f"no campaign {cid!r}")
+        counts = {name: int(raw_counts.get(name, 0)) for name in c.STATUSES}
+        circuit = self.redis.hget(c.k_circuit(meta["provider"]), "reason")
+        paused = None if circuit is None else str(circuit)
+        return CampaignStatus(
+            id=cid,
+            status=meta.get("status", ""),
+            provider=meta["provider"],
+            total=int(meta.get("total", 0)),
+            counts=counts,
+            created_at=float(meta.get("created_at") or 0),
+            send_at=float(meta["send_at"]) if meta.get("send_at") else None,
+            finished_at=float(meta["finished_at"]) if meta.get("finished_at") else None,
+            provider_paused=paused,
+        )
+
+
+class _ChunkWriter:
+    """Buffers rows into chunks; each chunk is written in one transaction, then signalled."""
+
+    def __init__(
+        self, queue: SmsQueue, cid: str, *, state: str, due: float | None, signal: bool
+    ) -> None:
+        self.q, self.cid, self.state, self.due, self.signal = queue, cid, state, due, signal
+        self.rows: list[list[str]] = []
+        self.chunks = 0
+        self.total = 0
+        self.size = queue.settings.chunk_size
+        provider = queue.redis.hget(c.k_campaign(cid), "provider")
+        self.queue_name = queue_for(str(provider), "bulk")
+
+    def add(self, row: list[str]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        k, n, cid = self.chunks, len(self.rows), self.cid
+        pipe = self.q.redis.pipeline(transaction=True)
+        pipe.set(c.k_rows(cid, k), json.dumps(self.rows, separators=(",", ":")))
+        pipe.set(c.k_state(cid, k), self.state * n)
+        pipe.hincrby(c.k_counts(cid), c.PUBLIC_STATUS[self.state], n)
+        pipe.hincrby(c.k_campaign(cid), "total", n)
+        pipe.hincrby(c.k_campaign(cid), "open", n)
+        pipe.hset(c.k_campaign(cid), "chunks", k + 1)
+        if self.due is not None:
+            pipe.zadd(c.K_DUE, {f"{cid}:{k}": self.due})
+        else:
+            pipe.zadd(c.K_PENDING, {f"{cid}:{k}": time.time()})
+        pipe.execute()
+        self.chunks += 1
+        self.total += n
+        self.rows = []
+        if self.signal:
+            publish_chunk(self.q.celery, cid, k, queue=self.queue_name)
+
+
+def _raw_number(item: object) -> str:
+    if isinstance(item, Mapping):
+        item = item.get("phone", "")
+    return item if isinstance(item, str) else repr(item)[:40]
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r} for the template"
+    if isinstance(exc, InvalidPhoneNumber):
+        return f"invalid number: {exc}"
+    return str(exc)

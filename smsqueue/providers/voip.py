@@ -1,0 +1,210 @@
+"""VoIP-communications API v2: ``POST {url}/sms/send``, form fields, HTTP Basic auth.
+
+One request carries many recipients (comma-separated ``to``); the answer's
+``send_log`` settles each recipient on its own, so one bad number never costs
+the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+import httpx
+from pydantic import SecretStr
+
+from smsqueue import phone
+from smsqueue.errors import (
+    AuthError,
+    Blacklisted,
+    InsufficientBalance,
+    InvalidNumber,
+    InvalidRequest,
+    MalformedResponse,
+    PermanentError,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from smsqueue.providers import transport
+from smsqueue.providers.base import USER_AGENT, Accepted, load_json, str_field
+from smsqueue.redact import redact
+
+NAME = "voip"
+HEADERS = {
+    "Content-Type": "application/x-www-form-urlencoded",
+    "Accept": "application/json",
+    "User-Agent": USER_AGENT,
+}
+DATE_FORMAT = "%Y-%m-%d %H:%M"
+
+Outcome = Accepted | ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class VoipBatch:
+    """One text to several recipients (E.164). ``sender`` unset: BULK; set: 2-way."""
+
+    to: Sequence[str]
+    text: str
+    sender: str | None = None
+    delivery_date: datetime | None = None
+
+
+def digits(number: str) -> str:
+    """E.164 without the '+', as VoIP writes numbers."""
+    return number.lstrip("+")
+
+
+def build_form(batch: VoipBatch, *, max_recipients: int) -> bytes:
+    """The form body, or InvalidRequest before any network call."""
+    if not batch.to:
+        raise InvalidRequest("to (required): no recipient", provider=NAME)
+    if len(batch.to) > max_recipients:
+        raise InvalidRequest(f"more than {max_recipients} recipients in one request", provider=NAME)
+    if len(set(batch.to)) != len(batch.to):
+        raise InvalidRequest("a number appears twice in one request", provider=NAME)
+    for number in batch.to:
+        if not phone.is_e164(number):
+            raise InvalidNumber(f"{phone.mask(number)} is not a valid E.164 number", provider=NAME)
+    if not batch.text.strip():
+        raise InvalidRequest("msg (required): the message is empty", provider=NAME)
+    fields: list[tuple[str, str]] = []
+    if batch.sender:
+        if not phone.is_e164(batch.sender):
+            raise InvalidRequest(
+                "from must be one of your SMS-enabled numbers, in E.164", provider=NAME
+            )
+        fields.append(("from", digits(batch.sender)))
+    fields.append(("to", ",".join(digits(n) for n in batch.to)))
+    fields.append(("msg", batch.text))
+    if batch.delivery_date is not None:
+        when = batch.delivery_date
+        if when.tzinfo is None:
+            raise InvalidRequest("delivery_date must be timezone-aware", provider=NAME)
+        fields.append(("delivery_date", when.astimezone(UTC).strftime(DATE_FORMAT)))
+    return urlencode(fields).encode()
+
+
+def classify_entry(code: object, desc: str) -> ProviderError:
+    """The error one ``send_log`` entry with a code other than 200 means."""
+    low = desc.lower()
+    reason = redact(desc) or f"code {code}"
+    cls: type[ProviderError]
+    if code in (401, 403):
+        cls = AuthError
+    elif code == 402 or "balance" in low:
+        cls = InsufficientBalance
+    elif code == 429:
+        cls = RateLimited
+    elif isinstance(code, int) and code >= 500:
+        cls = ProviderUnavailable
+    elif "blacklist" in low:
+        cls = Blacklisted
+    elif "number" in low and ("invalid" in low or "not valid" in low):
+        cls = InvalidNumber
+    else:
+        cls = InvalidRequest
+    return cls(reason, provider=NAME, status_code=code if isinstance(code, int) else None)
+
+
+def parse_send_log(reply: transport.Reply, recipients: Sequence[str]) -> dict[str, Outcome]:
+    """One outcome per recipient; raise when the whole request failed."""
+    if reply.status_code == 401:
+        raise AuthError("Invalid api credentials", provider=NAME, status_code=401)
+    if not 200 <= reply.status_code < 300:
+        raise transport.error_for_status(reply, provider=NAME)
+    doc = load_json(reply.body)
+    log = doc.get("send_log") if isinstance(doc, dict) else None
+    if not isinstance(log, list):
+        raise MalformedResponse(
+            "answer has no send_log array", provider=NAME, status_code=reply.status_code
+        )
+    wanted = {digits(n): n for n in recipients}
+    outcomes: dict[str, Outcome] = {}
+    for entry in log:
+        if not isinstance(entry, dict):
+            continue
+        to = entry.get("to")
+        number = wanted.get(digits(str(to))) if isinstance(to, str | int) else None
+        if number is None or number in outcomes:
+            continue  # not ours, or a repeat: the first word on a recipient stands
+        outcomes[number] = _entry_outcome(entry)
+    for number in recipients:
+        outcomes.setdefault(
+            number,
+            PermanentError("recipient missing from the send_log", provider=NAME, status_code=200),
+        )
+    return outcomes
+
+
+def _entry_outcome(entry: dict[str, object]) -> Outcome:
+    code = entry.get("code")
+    if isinstance(code, str) and code.strip().isascii() and code.strip().isdigit():
+        code = int(code)  # "402" means what 402 means
+    if code is None:
+        # Not the documented shape: the message may have gone, so never call it failed.
+        return MalformedResponse("entry without a code", provider=NAME, status_code=200)
+    if code != 200:
+        desc = entry.get("code_desc")
+        return classify_entry(code, desc if isinstance(desc, str) else "")
+    smsid = str_field(entry, "smsid")
+    if smsid is None or len(smsid) > 200:
+        return MalformedResponse("entry with code 200 and no smsid", provider=NAME, status_code=200)
+    return Accepted(
+        smsid=smsid,
+        cost=_decimal(entry.get("sale")),
+        status=str_field(entry, "status") or "SENT",
+        country=str_field(entry, "country"),
+    )
+
+
+def _decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+class VoipClient:
+    """Sends batches through an injected ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        url: str,
+        key: SecretStr,
+        password: SecretStr,
+        max_recipients: int = 100,
+    ) -> None:
+        if max_recipients < 1:
+            raise ValueError("max_recipients must be at least 1")
+        if not key.get_secret_value() or not password.get_secret_value():
+            raise ValueError("key and password must not be empty")
+        self._http = http
+        self._endpoint = url.rstrip("/") + "/sms/send"
+        self._auth = httpx.BasicAuth(key.get_secret_value(), password.get_secret_value())
+        self.max_recipients = max_recipients
+
+    async def send(self, batch: VoipBatch) -> dict[str, Outcome]:
+        """Send ``batch``: one outcome per recipient, or raise if the whole request failed."""
+        body = build_form(batch, max_recipients=self.max_recipients)
+        reply = await transport.post(
+            self._http,
+            self._endpoint,
+            provider=NAME,
+            auth=self._auth,
+            content=body,
+            headers=HEADERS,
+        )
+        return parse_send_log(reply, batch.to)
+
+    def __repr__(self) -> str:
+        return f"VoipClient(endpoint={self._endpoint!r}, max_recipients={self.max_recipients})"

@@ -1,0 +1,215 @@
+"""Settings: the only module that reads the environment.
+
+Every variable is ``SMSQUEUE_`` + the field name in capitals, for example
+``SMSQUEUE_REDIS_URL``. ``docs/settings.md`` lists them all. Secrets are
+``SecretStr``: they print as ``**********`` in a repr, an error or a log line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smsqueue import constants as c
+from smsqueue.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """All configuration, with defaults from ``smsqueue.constants``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMSQUEUE_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis or Valkey: the truth and the broker."
+    )
+
+    wooxy_url: str = Field(
+        c.DEFAULT_WOOXY_URL, description="Wooxy API v3 base; posts to {url}/sms/send."
+    )
+    wooxy_token: SecretStr | None = Field(None, description="Wooxy Access-Token.")
+    wooxy_domain: str | None = Field(
+        None, description="Verified sender domain in the Wooxy account."
+    )
+    wooxy_max_concurrency: int = Field(
+        c.DEFAULT_WOOXY_MAX_CONCURRENCY,
+        ge=1,
+        description="Wooxy requests in flight, across all hosts.",
+    )
+    wooxy_rate: float = Field(
+        c.DEFAULT_WOOXY_RATE, gt=0, description="Wooxy requests/s per process."
+    )
+    wooxy_price: Decimal = Field(
+        c.DEFAULT_WOOXY_PRICE, ge=0, description="Price of one Wooxy SMS part."
+    )
+
+    voip_url: str = Field(
+        c.DEFAULT_VOIP_URL, description="VoIP-communications API v2 base; posts to {url}/sms/send."
+    )
+    voip_key: SecretStr | None = Field(None, description="VoIP API key (Basic auth user).")
+    voip_password: SecretStr | None = Field(None, description="VoIP API password.")
+    voip_rate: float = Field(c.DEFAULT_VOIP_RATE, gt=0, description="VoIP requests/s per process.")
+    voip_max_recipients: int = Field(
+        c.DEFAULT_VOIP_MAX_RECIPIENTS, ge=1, le=1000, description="Recipients per VoIP request."
+    )
+    voip_price: Decimal = Field(
+        c.DEFAULT_VOIP_PRICE, ge=0, description="Price of one VoIP SMS part."
+    )
+
+    connect_timeout: float = Field(
+        c.DEFAULT_CONNECT_TIMEOUT, gt=0, description="HTTP connect timeout, s."
+    )
+    read_timeout: float = Field(c.DEFAULT_READ_TIMEOUT, gt=0, description="HTTP read timeout, s.")
+    write_timeout: float = Field(
+        c.DEFAULT_WRITE_TIMEOUT, gt=0, description="HTTP write timeout, s."
+    )
+    pool_timeout: float = Field(
+        c.DEFAULT_POOL_TIMEOUT, gt=0, description="Wait for a pooled connection, s."
+    )
+    keepalive_expiry: float = Field(
+        c.DEFAULT_KEEPALIVE_EXPIRY, ge=0, description="Idle keep-alive, s."
+    )
+
+    chunk_size: int = Field(
+        c.DEFAULT_CHUNK_SIZE, ge=1, le=5000, description="Recipients per chunk."
+    )
+    send_concurrency: int = Field(
+        c.DEFAULT_SEND_CONCURRENCY,
+        ge=1,
+        le=1000,
+        description="Sends in progress per worker process.",
+    )
+    lease_seconds: float = Field(c.DEFAULT_LEASE_SECONDS, gt=0, description="Chunk claim lease, s.")
+    permit_seconds: float = Field(
+        c.DEFAULT_PERMIT_SECONDS, gt=0, description="Wooxy permit lease, s."
+    )
+    slice_seconds: float = Field(c.DEFAULT_SLICE_SECONDS, gt=0, description="Work per task, s.")
+    max_attempts: int = Field(
+        c.DEFAULT_MAX_ATTEMPTS, ge=1, le=250, description="Requests per message."
+    )
+    retry_base: float = Field(c.DEFAULT_RETRY_BASE, gt=0, description="First retry backoff, s.")
+    retry_cap: float = Field(c.DEFAULT_RETRY_CAP, gt=0, description="Longest retry backoff, s.")
+    max_age: float = Field(c.DEFAULT_MAX_AGE, gt=0, description="Give up retrying after, s.")
+    probe_seconds: float = Field(
+        c.DEFAULT_PROBE_SECONDS, gt=0, description="Paused provider probe, s."
+    )
+    stale_seconds: float = Field(
+        c.DEFAULT_STALE_SECONDS, gt=0, description="Re-signal idle chunks, s."
+    )
+    tick_seconds: float = Field(
+        c.DEFAULT_TICK_SECONDS, gt=0, description="Scheduler loop period, s."
+    )
+    retention_seconds: int = Field(
+        c.DEFAULT_RETENTION_SECONDS, ge=60, description="Keep results, s."
+    )
+    visibility_timeout: int = Field(
+        c.DEFAULT_VISIBILITY_TIMEOUT, ge=60, description="Celery Redis visibility timeout, s."
+    )
+    max_parts: int = Field(c.DEFAULT_MAX_PARTS, ge=1, le=255, description="Longest text, in parts.")
+
+    default_region: str | None = Field(
+        None, description="Region (e.g. US) for numbers typed without +country code."
+    )
+    log_level: str = Field(c.DEFAULT_LOG_LEVEL, description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool | None = Field(
+        None, description="JSON logs; default: JSON unless on a terminal."
+    )
+
+    @field_validator("wooxy_url", "voip_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("default_region", mode="before")
+    @classmethod
+    def _region(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().upper() or None
+            if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError("must be a two-letter region code such as US")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() show every field: hide a password in the Redis URL.
+        for name, value in super().__repr_args__():
+            if name == "redis_url" and isinstance(value, str):
+                value = _URL_PASSWORD.sub(r"\1***@", value)
+            yield name, value
+
+    @model_validator(mode="after")
+    def _invariants(self) -> Settings:
+        # A live request must never lose its permit: the lease outlives the whole exchange.
+        exchange = self.connect_timeout + self.write_timeout + self.read_timeout
+        if self.permit_seconds <= exchange:
+            raise ValueError(
+                f"permit_seconds ({self.permit_seconds}) must exceed connect + write + read "
+                f"timeouts ({exchange})"
+            )
+        # Celery must never redeliver a running task: its longest run is one slice, then
+        # waiting out the requests already started (bounded by the permit lease).
+        longest = self.slice_seconds + self.permit_seconds + self.lease_seconds
+        if self.visibility_timeout <= longest:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout}) must exceed slice + permit + "
+                f"lease seconds ({longest})"
+            )
+        if self.retry_cap < self.retry_base:
+            raise ValueError("retry_cap must not be below retry_base")
+        return self
+
+    def require_wooxy(self) -> tuple[SecretStr, str]:
+        """The Wooxy token and domain, or a ConfigError naming what is missing."""
+        if self.wooxy_token is None or not self.wooxy_token.get_secret_value():
+            raise ConfigError("SMSQUEUE_WOOXY_TOKEN is not set")
+        if not self.wooxy_domain:
+            raise ConfigError("SMSQUEUE_WOOXY_DOMAIN is not set")
+        return self.wooxy_token, self.wooxy_domain
+
+    def require_voip(self) -> tuple[SecretStr, SecretStr]:
+        """The VoIP key and password, or a ConfigError naming what is missing."""
+        if self.voip_key is None or not self.voip_key.get_secret_value():
+            raise ConfigError("SMSQUEUE_VOIP_KEY is not set")
+        if self.voip_password is None or not self.voip_password.get_secret_value():
+            raise ConfigError("SMSQUEUE_VOIP_PASSWORD is not set")
+        return self.voip_key, self.voip_password
+
+
+# "redis://user:password@host" or "redis://:password@host": the part after the colon.
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def load(**overrides: object) -> Settings:
+    """Read the environment (plus ``overrides``), turning a bad value into a ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = "_".join(str(p) for p in first["loc"]).upper()
+        name = f"SMSQUEUE_{loc}: " if loc else ""
+        raise ConfigError(f"{name}{first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get() -> Settings:
+    """The process-wide settings, read once."""
+    return load()

@@ -1,0 +1,26 @@
+"""The Celery app for workers, configured from the environment by smsqueue."""
+
+from __future__ import annotations
+
+from celery import signals
+
+from smsqueue import logs
+from smsqueue import settings as settings_mod
+from smsqueue.celeryapp import make_app
+from smsqueue.worker import runtime
+
+settings = settings_mod.get()
+app = make_app(settings, main="workers")
+app.conf.imports = ("workers.tasks",)
+
+
+@signals.setup_logging.connect
+def _logging(**_: object) -> None:
+    # Our scrubbing handler replaces Celery's, so its loggers print nothing we would not.
+    logs.configure(level=settings.log_level, json=settings.log_json)
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _close(**_: object) -> None:
+    runtime.shutdown()
