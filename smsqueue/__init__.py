@@ -1,5 +1,24 @@
-"""smsqueue: a job queue for bulk and single SMS through Wooxy and VoIP-communications."""
+"""smsqueue: a job queue for bulk and single SMS through Wooxy and VoIP-communications.
+
+``from smsqueue import SmsQueue`` is the producer API. It is loaded on first
+use, so the sandbox and the provider clients import without Celery.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from smsqueue.producer import SmsQueue
+
+__all__ = ["SmsQueue", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SmsQueue":
+        from smsqueue.producer import SmsQueue
+
+        return SmsQueue
+    raise AttributeError(f"module 'smsqueue' has no attribute {name!r}")

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import click
@@ -95,6 +96,21 @@ def sandbox(ctx: typer.Context) -> None:
 
     args = ["--help" if a == "--help-sandbox" else a for a in ctx.args]
     sandbox_main(args)
+
+
+@app.command()
+def demo(
+    data: Annotated[Path, typer.Option(help="Folder for the demo's Redis data and logs.")] = Path(
+        ".smsqueue/demo"
+    ),
+) -> None:
+    """Start everything on this machine and send a sample campaign on both providers."""
+    import shutil
+
+    from smsqueue import demo as demo_mod
+
+    shutil.rmtree(data, ignore_errors=True)  # a demo starts from nothing
+    raise typer.Exit(demo_mod.run(data_dir=data.resolve()))
 
 
 @app.command()

