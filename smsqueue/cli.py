@@ -155,6 +155,48 @@ def status(
     emit(data, as_json, lambda: typer.echo("\n".join(f"{k}: {v}" for k, v in data.items())))
 
 
+@app.command()
+def cancel(
+    id: Annotated[str, typer.Argument(help="A message id or a campaign id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel a message or campaign: nothing not yet handed to a provider will be sent."""
+    from dataclasses import asdict
+
+    from smsqueue.producer import SmsQueue
+
+    report = SmsQueue.from_env().cancel(id)
+    emit({**asdict(report), "note": report.note}, as_json, lambda: typer.echo(report.note))
+
+
+@app.command()
+def pause(
+    id: Annotated[str, typer.Argument(help="A campaign id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Pause a campaign: it sends nothing more and keeps its place."""
+    from dataclasses import asdict
+
+    from smsqueue.producer import SmsQueue
+
+    st = SmsQueue.from_env().pause(id)
+    emit(asdict(st), as_json, lambda: typer.echo(f"campaign {id} is {st.status}: {st.counts}"))
+
+
+@app.command()
+def resume(
+    id: Annotated[str, typer.Argument(help="A campaign id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Resume a paused campaign from where it stopped."""
+    from dataclasses import asdict
+
+    from smsqueue.producer import SmsQueue
+
+    st = SmsQueue.from_env().resume(id)
+    emit(asdict(st), as_json, lambda: typer.echo(f"campaign {id} is {st.status}: {st.counts}"))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every known failure into one line."""
     try:

@@ -134,6 +134,7 @@ CAMPAIGN_DONE: Final = "done"
 # --- Celery -----------------------------------------------------------------
 
 TASK_SEND_CHUNK: Final = "smsqueue.send_chunk"
+TASK_TICK: Final = "smsqueue.tick"  # one scheduler pass, when Celery beat drives it
 QUEUE_PRIORITY: Final = "smsq.priority"  # single sends: consumed before any bulk queue
 
 

@@ -373,7 +373,7 @@ for _, m in ipairs(due) do
   if not seen[chunk] then
     seen[chunk] = true
     chunks[#chunks + 1] = chunk
-    redis.call('ZADD', P .. 'pending', t, chunk)
+    redis.call('ZADD', P .. 'pending', now(), chunk)  -- the signal's real time, not the test clock
   end
 end
 return chunks
@@ -435,3 +435,75 @@ if n == 1 then
 end
 return n
 """
+
+# Cancel what has not been handed to a provider yet: queued, retry-waiting,
+# scheduled and claimed messages become cancelled (a worker holding a claim
+# then finds nothing to start). In flight, sent and unknown ones have gone;
+# provider-scheduled ones lie with the provider.
+# ARGV: prefix, cid, first chunk, last chunk, index ('' for every message).
+# Returns {cancelled, gone, with_provider}.
+CANCEL: Final = (
+    PRELUDE
+    + r"""
+local cid, k0, k1, one = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local cancelled, gone, held = 0, 0, 0
+local GONE = {f=true, S=true, U=true}
+for k = k0, k1 do
+  local sk = skey(cid, k)
+  if one ~= '' then
+    local i = tonumber(one)
+    local b = redis.call('GETRANGE', sk, i, i)
+    if b == 'q' or b == 'w' or b == 's' or b == 'c' then
+      set_state(cid, k, i, 'X')
+      cancelled = 1
+    elseif GONE[b] then gone = 1
+    elseif b == 'P' then held = 1 end
+  else
+    local s = redis.call('GET', sk)
+    if s then
+      for _, b in ipairs({'q', 'w', 's', 'c'}) do
+        local n
+        s, n = string.gsub(s, b, 'X')
+        if n > 0 then
+          redis.call('SET', sk, s, 'KEEPTTL')
+          move(cid, b, 'X', n)
+          cancelled = cancelled + n
+        end
+      end
+      for _, b in ipairs({'f', 'S', 'U'}) do
+        local _, n = string.gsub(s, b, b)
+        gone = gone + n
+      end
+      local _, n = string.gsub(s, 'P', 'P')
+      held = held + n
+    end
+  end
+end
+return {cancelled, gone, held}
+"""
+)
+
+# Pause or resume a campaign. ARGV: prefix, cid, from status, to status.
+# Returns the status it had. On resume, chunks with queued messages are
+# marked for an immediate signal, and returned so the caller can signal them.
+SET_STATUS: Final = (
+    PRELUDE
+    + r"""
+local cid, from, to = ARGV[2], ARGV[3], ARGV[4]
+local c = ckey(cid)
+local st = redis.call('HGET', c, 'status')
+if st ~= from then return {st or ''} end
+redis.call('HSET', c, 'status', to)
+local out = {st}
+if to == 'active' then
+  for k = 0, tonumber(redis.call('HGET', c, 'chunks') or '0') - 1 do
+    local s = redis.call('GET', skey(cid, k))
+    if s and string.find(s, 'q', 1, true) then
+      redis.call('ZADD', P .. 'pending', 0, cid .. ':' .. k)
+      out[#out + 1] = tostring(k)
+    end
+  end
+end
+return out
+"""
+)

@@ -54,3 +54,26 @@ class CampaignStatus:
     send_at: float | None = None
     finished_at: float | None = None
     provider_paused: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelReport:
+    """What a cancel did: ``cancelled`` will not be sent; ``already_gone`` were handed to
+    the provider (sent, in flight or unknown); ``with_provider`` were handed to VoIP with
+    a delivery date, so cancelling them lies with the provider (its SMS log or API)."""
+
+    id: str
+    cancelled: int
+    already_gone: int
+    with_provider: int = 0
+
+    @property
+    def note(self) -> str:
+        """One line for people."""
+        text = f"{self.cancelled} cancelled, {self.already_gone} already handed to the provider"
+        if self.with_provider:
+            text += (
+                f"; {self.with_provider} are scheduled at VoIP itself: delete them there "
+                "(SMS log or API) if they must not go"
+            )
+        return text

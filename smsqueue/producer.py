@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import NoReturn
+from zoneinfo import ZoneInfo
 
 import redis
 from celery import Celery
@@ -17,7 +19,13 @@ from smsqueue import lua, phone, segments
 from smsqueue import settings as settings_mod
 from smsqueue.celeryapp import make_app, publish_chunk, queue_for
 from smsqueue.errors import InputError, InvalidPhoneNumber, NotFound
-from smsqueue.models import CampaignReceipt, CampaignStatus, MessageStatus, Rejected
+from smsqueue.models import (
+    CampaignReceipt,
+    CampaignStatus,
+    CancelReport,
+    MessageStatus,
+    Rejected,
+)
 from smsqueue.providers import wooxy
 from smsqueue.settings import Settings
 from smsqueue.template import Template
@@ -45,8 +53,10 @@ class SmsQueue:
         redis_url: str | None = None,
         settings: Settings | None = None,
         celery_app: Celery | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         base = settings or settings_mod.get()
+        self.clock = clock
         self.settings = (
             base if redis_url is None else base.model_copy(update={"redis_url": redis_url})
         )
@@ -54,6 +64,8 @@ class SmsQueue:
         self.celery = celery_app or make_app(self.settings)
         self._create_single = self.redis.register_script(lua.CREATE_SINGLE)
         self._seal = self.redis.register_script(lua.SEAL)
+        self._cancel = self.redis.register_script(lua.CANCEL)
+        self._set_status = self.redis.register_script(lua.SET_STATUS)
 
     @classmethod
     def from_env(cls) -> SmsQueue:
@@ -76,6 +88,7 @@ class SmsQueue:
         tags: Sequence[str] = (),
         key: str | None = None,
         send_at: datetime | None = None,
+        provider_schedule: bool = False,
     ) -> str:
         """Enqueue one message on the priority lane; returns its id at once.
 
@@ -90,8 +103,14 @@ class SmsQueue:
         if key is not None and (not key or len(key) > 200):
             raise InputError("key must be 1 to 200 characters")
         cid = new_id()
-        due = self._due(send_at)
-        fields = self._campaign_fields(provider, text, (), sender, tags, lane="priority", due=due)
+        due, deliver_at = self._schedule(provider, send_at, provider_schedule)
+        # Stored as a template with no fields: its braces are text, never placeholders.
+        tpl = text.replace("{", "{{").replace("}", "}}")
+        fields = self._campaign_fields(
+            provider, tpl, (), sender, tags, lane="priority", due=due or deliver_at
+        )
+        if deliver_at is not None:
+            fields += ["deliver_at", repr(deliver_at)]
         mid = str(
             self._create_single(
                 args=[
@@ -115,6 +134,7 @@ class SmsQueue:
         tags: Sequence[str] = (),
         strict: bool = False,
         send_at: datetime | None = None,
+        provider_schedule: bool = False,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients`` (streamed, never held whole).
 
@@ -126,16 +146,20 @@ class SmsQueue:
         if not isinstance(text, str) or not text.strip():
             raise InputError("text is empty")
         tpl = Template(text)
-        due = self._due(send_at)
+        due, deliver_at = self._schedule(provider, send_at, provider_schedule)
         cid = new_id()
-        meta = self._campaign_fields(provider, text, tpl.fields, sender, tags, lane="bulk", due=due)
+        meta = self._campaign_fields(
+            provider, text, tpl.fields, sender, tags, lane="bulk", due=due or deliver_at
+        )
+        if deliver_at is not None:
+            meta += ["deliver_at", repr(deliver_at)]
         state = c.ST_SCHEDULED if due else c.ST_QUEUED
         self.redis.hset(c.k_campaign(cid), mapping=dict(zip(meta[::2], meta[1::2], strict=True)))
         self.redis.hset(
             c.k_campaign(cid),
             mapping={"status": "draft" if strict else c.CAMPAIGN_ACTIVE, "total": 0, "open": 0},
         )
-        self.redis.zadd(c.K_CAMPAIGNS, {cid: time.time()})
+        self.redis.zadd(c.K_CAMPAIGNS, {cid: self.clock()})
         writer = _ChunkWriter(self, cid, state=state, due=due, signal=not strict and due is None)
         rejected: list[Rejected] = []
         seen: set[str] = set()
@@ -230,26 +254,43 @@ class SmsQueue:
             "lane": lane,
             "queue": queue_for(provider, lane),
             "status": c.CAMPAIGN_ACTIVE,
-            "created_at": repr(time.time()),
+            "created_at": repr(self.clock()),
             "send_at": "" if due is None else repr(due),
             "retention": str(self.settings.retention_seconds),
         }
         return [x for kv in pairs.items() for x in kv]
 
-    @staticmethod
-    def _due(send_at: datetime | None) -> float | None:
+    def _schedule(
+        self, provider: str, send_at: datetime | None, provider_schedule: bool
+    ) -> tuple[float | None, float | None]:
+        """(due time kept by us, delivery time handed to VoIP); a past time means now."""
         if send_at is None:
-            return None
+            if provider_schedule:
+                raise InputError("provider_schedule needs send_at")
+            return None, None
         if send_at.tzinfo is None:
-            raise InputError("send_at must be timezone-aware (e.g. datetime.now(UTC) + ...)")
+            zone = self.settings.timezone
+            if zone is None:
+                raise InputError(
+                    "send_at must be timezone-aware (e.g. datetime.now(UTC) + ...), "
+                    "or set SMSQUEUE_TIMEZONE for naive times"
+                )
+            send_at = send_at.replace(tzinfo=ZoneInfo(zone))
         when = send_at.timestamp()
-        return when if when > time.time() else None
+        if when <= self.clock():
+            return None, None
+        if provider_schedule:
+            if provider != c.VOIP:
+                raise InputError("provider_schedule is only for voip (Wooxy has no delivery date)")
+            return None, when
+        return when, None
 
     def _drop(self, cid: str, chunks: int) -> None:
         keys = [c.k_campaign(cid), c.k_counts(cid)]
         for k in range(chunks):
             keys += [c.k_rows(cid, k), c.k_state(cid, k)]
             self.redis.zrem(c.K_PENDING, f"{cid}:{k}")
+            self.redis.zrem(c.K_DUE, f"{cid}:{k}")
         self.redis.delete(*keys)
         self.redis.zrem(c.K_CAMPAIGNS, cid)
 
@@ -313,6 +354,52 @@ class SmsQueue:
             provider_paused=paused,
         )
 
+    # --- steer ---------------------------------------------------------------
+
+    def cancel(self, id: str) -> CancelReport:
+        """Cancel a message or a whole campaign: what was not handed to a provider won't be."""
+        if "-" in id:
+            cid, k, i = parse_message_id(id)
+            self.status(id)  # NotFound for an unknown message
+            got = self._cancel(args=[c.KEY_PREFIX, cid, k, k, i])
+        else:
+            self.campaign(id)  # NotFound for an unknown campaign
+            cid = id
+            for old in (c.CAMPAIGN_ACTIVE, c.CAMPAIGN_PAUSED, "draft"):
+                self._set_status(args=[c.KEY_PREFIX, cid, old, c.CAMPAIGN_CANCELLED])
+            chunks = int(self.redis.hget(c.k_campaign(cid), "chunks") or 0)
+            got = [0, 0, 0]
+            for k0 in range(0, chunks, 50):  # short scripts: Redis stays responsive
+                part = self._cancel(args=[c.KEY_PREFIX, cid, k0, min(k0 + 49, chunks - 1), ""])
+                got = [a + int(b) for a, b in zip(got, part, strict=True)]
+        return CancelReport(
+            id=id, cancelled=int(got[0]), already_gone=int(got[1]), with_provider=int(got[2])
+        )
+
+    def pause(self, cid: str) -> CampaignStatus:
+        """Stop sending a campaign; it keeps its place. Raises InputError if not active."""
+        old = self._set_status(args=[c.KEY_PREFIX, cid, c.CAMPAIGN_ACTIVE, c.CAMPAIGN_PAUSED])
+        if old[0] not in (c.CAMPAIGN_ACTIVE, c.CAMPAIGN_PAUSED):
+            self._not_steerable(cid, str(old[0]), "paused")
+        return self.campaign(cid)
+
+    def resume(self, cid: str) -> CampaignStatus:
+        """Send a paused campaign again, from where it stopped."""
+        got = self._set_status(args=[c.KEY_PREFIX, cid, c.CAMPAIGN_PAUSED, c.CAMPAIGN_ACTIVE])
+        if got[0] not in (c.CAMPAIGN_ACTIVE, c.CAMPAIGN_PAUSED):
+            self._not_steerable(cid, str(got[0]), "resumed")
+        if got[0] == c.CAMPAIGN_PAUSED:
+            queue = str(self.redis.hget(c.k_campaign(cid), "queue"))
+            for k in got[1:]:
+                publish_chunk(self.celery, cid, int(k), queue=queue)
+        return self.campaign(cid)
+
+    @staticmethod
+    def _not_steerable(cid: str, status: str, verb: str) -> NoReturn:
+        if not status:
+            raise NotFound(f"no campaign {cid!r}")
+        raise InputError(f"campaign {cid} is {status}: it cannot be {verb}")
+
 
 class _ChunkWriter:
     """Buffers rows into chunks; each chunk is written in one transaction, then signalled."""
@@ -347,7 +434,7 @@ class _ChunkWriter:
         if self.due is not None:
             pipe.zadd(c.K_DUE, {f"{cid}:{k}": self.due})
         else:
-            pipe.zadd(c.K_PENDING, {f"{cid}:{k}": time.time()})
+            pipe.zadd(c.K_PENDING, {f"{cid}:{k}": self.q.clock()})
         pipe.execute()
         self.chunks += 1
         self.total += n

@@ -15,7 +15,7 @@ the claim hands a chunk's queued messages to one worker only.
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 
 import redis
 import structlog
@@ -39,7 +39,9 @@ class Scheduler:
         celery: Celery,
         client: redis.Redis | None = None,
         batch: int = 1000,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock`` decides what is due (default: the Redis server's clock, shared by all)."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self.settings = settings
@@ -48,6 +50,7 @@ class Scheduler:
             settings.redis_url, decode_responses=True, health_check_interval=30
         )
         self.batch = batch
+        self.clock = clock
         self._due = self.redis.register_script(lua.DUE)
         self._sweep = self.redis.register_script(lua.SWEEP)
         self._stale = self.redis.register_script(lua.STALE)
@@ -56,6 +59,8 @@ class Scheduler:
     def tick(self, *, now: float | None = None) -> dict[str, int]:
         """One pass; returns how many chunks each step signalled."""
         p = c.KEY_PREFIX
+        if now is None and self.clock is not None:
+            now = self.clock()
         due = [str(x) for x in self._due(args=[p, self.batch, "" if now is None else now])]
         swept = [str(x) for x in self._sweep(args=[p, self.batch])]
         stale = [str(x) for x in self._stale(args=[p, self.settings.stale_seconds, self.batch])]
@@ -95,8 +100,3 @@ class Scheduler:
             if max(counts.values()) < self.batch:
                 stop.wait(self.settings.tick_seconds)
         log.info("scheduler stopped")
-
-
-def sleep_until(when: float) -> None:
-    """Sleep until the wall-clock time ``when`` (used by tests and the demo)."""
-    time.sleep(max(0.0, when - time.time()))

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     default_region: str | None = Field(
         None, description="Region (e.g. US) for numbers typed without +country code."
     )
+    timezone: str | None = Field(
+        None,
+        description="IANA zone (e.g. Europe/Paris) for naive send_at times; unset: refuse them.",
+    )
     log_level: str = Field(c.DEFAULT_LOG_LEVEL, description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool | None = Field(
         None, description="JSON logs; default: JSON unless on a terminal."
@@ -137,6 +141,19 @@ class Settings(BaseSettings):
             value = value.strip().upper() or None
             if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
                 raise ValueError("must be a two-letter region code such as US")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
     @field_validator("log_level")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from smsqueue import settings as settings_mod
+from smsqueue.embedded import Cluster
 from smsqueue.redis_server import RedisServer
 
 
@@ -48,3 +50,31 @@ def settings(redis_url: str) -> settings_mod.Settings:
 def data_dir(tmp_path: Path) -> Path:
     """A fresh folder for a test's servers and logs."""
     return tmp_path
+
+
+# Fast retries and short leases, so that recovery happens within a test's time.
+FAST_ENV = {
+    "SMSQUEUE_RETRY_BASE": "0.2",
+    "SMSQUEUE_RETRY_CAP": "2",
+    "SMSQUEUE_LEASE_SECONDS": "4",
+    "SMSQUEUE_PROBE_SECONDS": "1",
+    "SMSQUEUE_STALE_SECONDS": "2",
+    "SMSQUEUE_SLICE_SECONDS": "2",
+    "SMSQUEUE_LOG_LEVEL": "WARNING",
+}
+
+
+@pytest.fixture
+def cluster_factory(data_dir: Path) -> Iterator[Any]:
+    """Builds clusters that are stopped after the test, whatever happens."""
+    made: list[Cluster] = []
+
+    def make(**kw: Any) -> Cluster:
+        kw.setdefault("env", FAST_ENV)
+        cluster = Cluster(data_dir=data_dir / f"cluster{len(made)}", **kw)
+        made.append(cluster)
+        return cluster.start()
+
+    yield make
+    for cluster in made:
+        cluster.stop()

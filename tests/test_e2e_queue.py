@@ -2,70 +2,18 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from smsqueue import constants as c
 from smsqueue.celeryapp import publish_chunk
-from smsqueue.embedded import Cluster, wait_for
+from smsqueue.embedded import wait_for
+from tests.helpers_e2e import accepted_by_number, mids, numbers, wait_done
 
 pytestmark = pytest.mark.slow
-
-# Fast retries and short leases so that recovery happens within a test's time.
-FAST = {
-    "SMSQUEUE_RETRY_BASE": "0.2",
-    "SMSQUEUE_RETRY_CAP": "2",
-    "SMSQUEUE_LEASE_SECONDS": "4",
-    "SMSQUEUE_PROBE_SECONDS": "1",
-    "SMSQUEUE_STALE_SECONDS": "2",
-    "SMSQUEUE_SLICE_SECONDS": "2",
-    "SMSQUEUE_LOG_LEVEL": "WARNING",
-}
-
-
-@pytest.fixture
-def cluster_factory(data_dir: Path) -> Iterator[Any]:
-    """Builds clusters that are stopped after the test, whatever happens."""
-    made: list[Cluster] = []
-
-    def make(**kw: Any) -> Cluster:
-        kw.setdefault("env", FAST)
-        cluster = Cluster(data_dir=data_dir / f"cluster{len(made)}", **kw)
-        made.append(cluster)
-        return cluster.start()
-
-    yield make
-    for cluster in made:
-        cluster.stop()
-
-
-def numbers(prefix: str, n: int) -> list[str]:
-    """n distinct valid US numbers: +1 212 <prefix> <4 digits>."""
-    return [f"+1212{prefix}{i:04d}" for i in range(n)]
-
-
-def mids(cid: str, n: int, chunk: int = c.DEFAULT_CHUNK_SIZE) -> list[str]:
-    """The message ids of the first n accepted rows, in row order."""
-    return [f"{cid}-{j // chunk}-{j % chunk}" for j in range(n)]
-
-
-def wait_done(q: Any, cid: str, timeout: float) -> Any:
-    """Wait for a campaign to finish; fail with its counts if it does not."""
-    ok = wait_for(lambda: q.campaign(cid).status == "done", timeout=timeout, interval=0.5)
-    camp = q.campaign(cid)
-    assert ok, f"campaign not done after {timeout}s: {camp.counts}"
-    return camp
-
-
-def accepted_by_number(messages: list[dict[str, Any]]) -> collections.Counter[str]:
-    """How many times the sandbox accepted each number."""
-    return collections.Counter(m["to"] for m in messages)
 
 
 def test_campaigns_on_both_providers_with_faults_blacklist_and_invalid_rows(

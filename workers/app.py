@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import signals
 
+from smsqueue import constants as c
 from smsqueue import logs
 from smsqueue import settings as settings_mod
 from smsqueue.celeryapp import make_app
@@ -12,6 +13,15 @@ from smsqueue.worker import runtime
 settings = settings_mod.get()
 app = make_app(settings, main="workers")
 app.conf.imports = ("workers.tasks",)
+# For `celery -A workers beat`, the alternative to `smsqueue scheduler`: a tick
+# every second, expiring at once if no worker takes it (ticks never pile up).
+app.conf.beat_schedule = {
+    "smsqueue-tick": {
+        "task": c.TASK_TICK,
+        "schedule": 1.0,
+        "options": {"queue": c.QUEUE_PRIORITY, "expires": 1.0},
+    }
+}
 
 
 @signals.setup_logging.connect

@@ -6,6 +6,7 @@ import asyncio
 
 from smsqueue import constants as c
 from smsqueue.celeryapp import publish_chunk
+from smsqueue.scheduler import Scheduler
 from smsqueue.worker import runtime
 from workers.app import app, settings
 
@@ -19,6 +20,18 @@ async def _publish(cid: str, k: int, queue: str) -> None:
 
 def _runtime() -> runtime.Runtime:
     return runtime.get(lambda: runtime.Runtime(settings=settings, publish=_publish))
+
+
+_scheduler: Scheduler | None = None
+
+
+@app.task(name=c.TASK_TICK, ignore_result=True, acks_late=False)
+def tick() -> dict[str, int]:
+    """One scheduler pass, for deployments that run Celery beat instead of `smsqueue scheduler`."""
+    global _scheduler
+    if _scheduler is None:
+        _scheduler = Scheduler(settings=settings, celery=app)
+    return _scheduler.tick()
 
 
 @app.task(name=c.TASK_SEND_CHUNK, ignore_result=True, acks_late=True)

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 import redis.asyncio as aioredis
@@ -61,6 +62,7 @@ class _Campaign:
     tags: tuple[str, ...]
     queue: str
     created_at: float
+    deliver_at: float | None  # VoIP delivery_date: the provider schedules it
 
 
 class Engine:
@@ -199,6 +201,7 @@ class Engine:
                 tags=tuple(json.loads(meta.get("tags") or "[]")),
                 queue=meta.get("queue") or c.bulk_queue(meta["provider"]),
                 created_at=float(meta.get("created_at") or time.time()),
+                deliver_at=float(meta["deliver_at"]) if meta.get("deliver_at") else None,
             )
             if len(self._campaigns) > 1000:
                 self._campaigns.clear()
@@ -300,8 +303,14 @@ class _Chunk:
             numbers = [self.rows[i][0] for i in live]
             t0 = time.perf_counter()
             try:
+                when = self.camp.deliver_at
                 outcomes = await e._voip.send(
-                    VoipBatch(to=numbers, text=self._text(live[0]), sender=self.camp.sender)
+                    VoipBatch(
+                        to=numbers,
+                        text=self._text(live[0]),
+                        sender=self.camp.sender,
+                        delivery_date=None if when is None else datetime.fromtimestamp(when, UTC),
+                    )
                 )
             except ProviderError as exc:
                 outcomes = dict.fromkeys(numbers, exc)
@@ -325,6 +334,8 @@ class _Chunk:
         args: list[str | int | float] = [c.KEY_PREFIX, self.cid, self.k, s.retention_seconds]
         for i, attempts, accepted, error in results:
             kind, delay = decide(error, attempts=attempts, age=age, policy=e._policy, rng=e._rng)
+            if kind == "sent" and self.camp.deliver_at is not None:
+                kind = "scheduled"
             text = self._text(i)
             parts = segments.parts(text)
             price = s.wooxy_price if self.camp.provider == c.WOOXY else s.voip_price
