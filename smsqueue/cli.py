@@ -113,6 +113,21 @@ def demo(
     raise typer.Exit(demo_mod.run(data_dir=data.resolve()))
 
 
+@app.command("settings")
+def show_settings(
+    markdown: Annotated[bool, typer.Option(help="Print docs/settings.md instead.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the settings in effect (secrets masked), or the settings reference."""
+    if markdown:
+        typer.echo(settings_mod.markdown(), nl=False)
+        return
+    current = settings_mod.load()
+    data = {f"SMSQUEUE_{k.upper()}": v for k, v in current.model_dump().items()}
+    data["SMSQUEUE_REDIS_URL"] = current.safe_redis_url
+    emit(data, as_json, lambda: typer.echo("\n".join(f"{k}={v}" for k, v in data.items())))
+
+
 @app.command()
 def send(
     to: Annotated[str, typer.Option("--to", help="The recipient's number, +country...")],

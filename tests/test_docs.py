@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smsqueue.cli import app
-from smsqueue.settings import Settings
+from smsqueue.settings import Settings, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,6 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_setting_is_in_docs_settings_md(name: str) -> None:
     """docs/settings.md has a row for each SMSQUEUE_ variable."""
     assert f"`SMSQUEUE_{name.upper()}`" in (ROOT / "docs" / "settings.md").read_text()
+
+
+def test_docs_settings_md_is_what_the_generator_writes() -> None:
+    """docs/settings.md is what `smsqueue settings --markdown` writes (regenerate it)."""
+    assert (ROOT / "docs" / "settings.md").read_text() == markdown()
 
 
 @pytest.mark.parametrize("command", sorted(c.name or "" for c in app.registered_commands))
