@@ -507,3 +507,52 @@ end
 return out
 """
 )
+
+# An operator re-queues a campaign's failed (and, if asked, unknown) messages.
+# They get a fresh attempt budget; a finished campaign becomes active again and
+# its keys lose the retention TTL they got when it finished.
+# ARGV: prefix, cid, states to re-queue (e.g. "FU"). Returns {count, "k,k,..."}.
+REQUEUE: Final = (
+    PRELUDE
+    + r"""
+local cid, which = ARGV[2], ARGV[3]
+local c = ckey(cid)
+local st = redis.call('HGET', c, 'status')
+if not st or st == 'cancelled' then return {-1, ''} end
+local total, chunks = 0, {}
+local n_chunks = tonumber(redis.call('HGET', c, 'chunks') or '0')
+redis.call('PERSIST', c)
+redis.call('PERSIST', c .. ':n')
+if st == 'done' then
+  redis.call('HSET', c, 'status', 'active')
+  redis.call('HDEL', c, 'finished_at')
+end
+for k = 0, n_chunks - 1 do
+  local sk, ak = skey(cid, k), akey(cid, k)
+  redis.call('PERSIST', sk)
+  redis.call('PERSIST', rkey(cid, k))
+  redis.call('PERSIST', ak)
+  local s = redis.call('GET', sk)
+  local here = 0
+  if s then
+    for b in string.gmatch(which, '.') do
+      local pos = 1
+      while true do
+        local i = string.find(s, b, pos, true)
+        if not i then break end
+        set_state(cid, k, i - 1, 'q')
+        redis.call('SETRANGE', ak, i - 1, string.char(0))
+        here = here + 1
+        pos = i + 1
+      end
+    end
+  end
+  if here > 0 then
+    total = total + here
+    chunks[#chunks + 1] = tostring(k)
+    redis.call('ZADD', P .. 'pending', now(), cid .. ':' .. k)
+  end
+end
+return {total, table.concat(chunks, ',')}
+"""
+)

@@ -66,6 +66,7 @@ class SmsQueue:
         self._seal = self.redis.register_script(lua.SEAL)
         self._cancel = self.redis.register_script(lua.CANCEL)
         self._set_status = self.redis.register_script(lua.SET_STATUS)
+        self._requeue = self.redis.register_script(lua.REQUEUE)
 
     @classmethod
     def from_env(cls) -> SmsQueue:
@@ -393,6 +394,36 @@ class SmsQueue:
             for k in got[1:]:
                 publish_chunk(self.celery, cid, int(k), queue=queue)
         return self.campaign(cid)
+
+    def failed(self, cid: str, *, limit: int | None = None) -> list[MessageStatus]:
+        """The campaign's failed and unknown messages, with their reasons."""
+        self.campaign(cid)  # NotFound when there is no such campaign
+        chunks = int(self.redis.hget(c.k_campaign(cid), "chunks") or 0)
+        out: list[MessageStatus] = []
+        for k in range(chunks):
+            states = str(self.redis.get(c.k_state(cid, k)) or "")
+            for i, b in enumerate(states):
+                if b in (c.ST_FAILED, c.ST_UNKNOWN):
+                    out.append(self.status(f"{cid}-{k}-{i}"))
+                    if limit is not None and len(out) >= limit:
+                        return out
+        return out
+
+    def retry(self, cid: str, *, unknown: bool = True) -> int:
+        """Send a campaign's failed (and unknown) messages again; returns how many.
+
+        Unknown messages may already have reached their recipient: re-queue
+        them only when you know they did not (``unknown=False`` leaves them).
+        """
+        which = c.ST_FAILED + (c.ST_UNKNOWN if unknown else "")
+        got = self._requeue(args=[c.KEY_PREFIX, cid, which])
+        if int(got[0]) < 0:
+            self.campaign(cid)  # NotFound when there is no such campaign
+            raise InputError(f"campaign {cid} is cancelled: nothing to retry")
+        queue = str(self.redis.hget(c.k_campaign(cid), "queue"))
+        for k in str(got[1]).split(",") if got[1] else []:
+            publish_chunk(self.celery, cid, int(k), queue=queue)
+        return int(got[0])
 
     @staticmethod
     def _not_steerable(cid: str, status: str, verb: str) -> NoReturn:
