@@ -47,6 +47,12 @@ DEFAULT_POOL_TIMEOUT: Final = 10.0
 # provider already closed (a request written to one fails ambiguously).
 DEFAULT_KEEPALIVE_EXPIRY: Final = 4.0
 
+# --- metrics ----------------------------------------------------------------
+
+DEFAULT_METRICS_PORT: Final = 9808
+# Workers add their histograms to Redis this often.
+METRICS_FLUSH_SECONDS: Final = 5.0
+
 # --- logging ----------------------------------------------------------------
 
 DEFAULT_LOG_LEVEL: Final = "INFO"
@@ -209,6 +215,11 @@ def k_permit_wake(provider: str) -> str:
 def k_circuit(provider: str) -> str:
     """Hash, present while the provider is paused: reason, since, probe_at."""
     return f"{KEY_PREFIX}circuit:{provider}"
+
+
+def k_histogram(name: str, provider: str) -> str:
+    """Hash: cumulative bucket counts and sum of one histogram (smsqueue.metrics)."""
+    return f"{KEY_PREFIX}hist:{name}:{provider}"
 
 
 def k_stats(provider: str) -> str:

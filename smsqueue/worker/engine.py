@@ -7,6 +7,7 @@ chunks may be worked on at once; they share the HTTP pools and the limiters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -27,6 +28,7 @@ from smsqueue import constants as c
 from smsqueue import lua, segments
 from smsqueue.errors import ProviderError
 from smsqueue.limiter import ConcurrencyLimiter, NoLimit, RedisLeaseLimiter
+from smsqueue.metrics import Histograms
 from smsqueue.outcomes import RetryPolicy, decide
 from smsqueue.providers import Accepted
 from smsqueue.providers.http import make_http_client, voip_client, wooxy_client
@@ -110,6 +112,21 @@ class Engine:
         self._release = client.register_script(lua.RELEASE)
         self._renew = client.register_script(lua.RENEW)
         self._send_sem = asyncio.Semaphore(settings.send_concurrency)
+        self.metrics = Histograms()
+        self._flusher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start background work (the metrics flush); call inside the engine's loop."""
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_metrics())
+
+    async def _flush_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(c.METRICS_FLUSH_SECONDS)
+            try:
+                await self.metrics.flush(self.redis)
+            except aioredis.RedisError as exc:  # figures are not worth a crash; next flush
+                log.warning("metrics flush failed", error=type(exc).__name__)
 
     @classmethod
     async def create(cls, settings: Settings, *, publish: Publish) -> Engine:
@@ -140,13 +157,19 @@ class Engine:
             ),
             c.VOIP: NoLimit(),
         }
-        return cls(
+        engine = cls(
             settings=settings, client=client, blocking=blocking, wooxy=wooxy, voip=voip,
             limiters=limiters, publish=publish, http=http,
         )  # fmt: skip
+        engine.start()
+        return engine
 
     async def aclose(self) -> None:
-        """Close the HTTP pools and Redis connections."""
+        """Flush metrics, close the HTTP pools and Redis connections."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        with contextlib.suppress(aioredis.RedisError):
+            await self.metrics.flush(self.redis)
         for client in self._http:
             await client.aclose()
         await self.redis.aclose()
@@ -200,7 +223,11 @@ class Engine:
                 sender=meta.get("sender") or None,
                 tags=tuple(json.loads(meta.get("tags") or "[]")),
                 queue=meta.get("queue") or c.bulk_queue(meta["provider"]),
-                created_at=float(meta.get("created_at") or time.time()),
+                # A message's age (max_age) counts from when it became due, not from when
+                # it was scheduled: a send set for tomorrow must not fail its first retry.
+                created_at=max(
+                    float(meta.get("created_at") or time.time()), float(meta.get("send_at") or 0)
+                ),
                 deliver_at=float(meta["deliver_at"]) if meta.get("deliver_at") else None,
             )
             if len(self._campaigns) > 1000:
@@ -263,11 +290,13 @@ class _Chunk:
         async with e._send_sem:
             if self.stopped or time.monotonic() > self.deadline:
                 return
+            waited = time.perf_counter()
             await e._rates[c.WOOXY].acquire()
             limiter = e._limiters[c.WOOXY]
             permit = await limiter.acquire(deadline=self.deadline)
             if permit is None:
                 return
+            e.metrics.observe("permit_wait_seconds", c.WOOXY, time.perf_counter() - waited)
             error: ProviderError | None = None
             accepted: Accepted | None = None
             try:
@@ -330,6 +359,7 @@ class _Chunk:
         latency: float,
     ) -> None:
         e, s = self.e, self.e.settings
+        e.metrics.observe("provider_latency_seconds", self.camp.provider, latency)
         age = time.time() - self.camp.created_at
         args: list[str | int | float] = [c.KEY_PREFIX, self.cid, self.k, s.retention_seconds]
         for i, attempts, accepted, error in results:
