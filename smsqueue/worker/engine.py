@@ -15,9 +15,10 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -170,6 +171,8 @@ class Engine:
             self._flusher.cancel()
         with contextlib.suppress(aioredis.RedisError):
             await self.metrics.flush(self.redis)
+        for limiter in self._limiters.values():
+            await limiter.aclose()
         for client in self._http:
             await client.aclose()
         await self.redis.aclose()
@@ -255,11 +258,22 @@ class _Chunk:
         self.stopped = False
 
     async def run(self, indices: list[int]) -> None:
+        items: Iterator[Any]
+        job: Callable[[Any], Awaitable[None]]
         if self.camp.provider == c.WOOXY:
-            jobs = [self._wooxy(i) for i in indices]
+            items, job, n = iter(indices), self._wooxy, len(indices)
         else:
-            jobs = [self._voip(batch) for batch in self._voip_batches(indices)]
-        await asyncio.gather(*jobs)
+            batches = self._voip_batches(indices)
+            items, job, n = iter(batches), self._voip, len(batches)
+
+        async def lane() -> None:
+            # Lanes share one iterator, so each message is taken by exactly one of them.
+            for item in items:
+                if self.stopped or time.monotonic() > self.deadline:
+                    return
+                await job(item)
+
+        await asyncio.gather(*(lane() for _ in range(min(n, self.e.settings.send_concurrency))))
 
     def _text(self, i: int) -> str:
         return self.camp.template.render(self.rows[i][1:])
