@@ -14,6 +14,8 @@ at once; the short BLPOP timeout covers permits freed by lease expiry.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import itertools
 import time
 import uuid
@@ -39,9 +41,21 @@ class ConcurrencyLimiter(Protocol):
     async def in_use(self) -> int:
         """Permits held now."""
 
+    async def aclose(self) -> None:
+        """Stop any background work."""
+
 
 class RedisLeaseLimiter:
-    """A lease semaphore in Redis, shared by every process using the same key."""
+    """A lease semaphore in Redis, shared by every process using the same key.
+
+    Within a process, a permit given back while another send here is waiting
+    goes straight to that send (no Redis round trip, no idle gap), at most
+    ``max_handoffs`` times in a row; then it goes back to Redis so that other
+    processes, and the priority lane in them, get their turn. One fetcher task
+    per process waits on Redis for everyone here. Each hand-off renews the
+    permit's lease (in the background), so a chain of sends never outlives it,
+    while a holder that never gives its permit back still loses it at expiry.
+    """
 
     def __init__(
         self,
@@ -52,11 +66,14 @@ class RedisLeaseLimiter:
         cap: int,
         lease_seconds: float,
         wake_timeout: float = 0.1,
+        max_handoffs: int = 16,
     ) -> None:
         if cap < 1:
             raise ValueError("cap must be at least 1")
         if lease_seconds <= 0 or wake_timeout <= 0:
             raise ValueError("lease_seconds and wake_timeout must be positive")
+        if max_handoffs < 0:
+            raise ValueError("max_handoffs must be >= 0")
         self.cap = cap
         self._client = client
         self._blocking = blocking  # BLPOP holds its connection: a pool of its own
@@ -64,28 +81,92 @@ class RedisLeaseLimiter:
         self._wake = c.k_permit_wake(provider)
         self._lease = lease_seconds
         self._wake_timeout = wake_timeout
+        self._max_handoffs = max_handoffs
         self._ids = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
         self._acquire = client.register_script(lua.PERMIT_ACQUIRE)
         self._release = client.register_script(lua.PERMIT_RELEASE)
+        self._renew = client.register_script(lua.PERMIT_RENEW)
+        self._waiters: collections.deque[asyncio.Future[str]] = collections.deque()
+        self._held: dict[str, int] = {}  # permit held here -> hand-offs so far
+        self._fetcher: asyncio.Task[None] | None = None
+        self._renewals: set[asyncio.Task[None]] = set()
 
     async def acquire(self, *, deadline: float | None = None) -> str | None:
-        permit = next(self._ids)
-        while True:
+        if not self._waiters:  # nobody queued here: try Redis directly
+            permit = next(self._ids)
             if await self._acquire(keys=[self._key], args=[self.cap, self._lease, permit]):
-                return permit
-            timeout = self._wake_timeout
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                timeout = min(timeout, left)
-            await self._blocking.blpop([self._wake], timeout=timeout)
+                return self._took(permit)
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._fetcher is None or self._fetcher.done():
+            self._fetcher = asyncio.create_task(self._fetch())
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        await asyncio.wait({waiter}, timeout=timeout)
+        if waiter.done():
+            return waiter.result()
+        waiter.cancel()
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+        return None
 
     async def release(self, permit: str) -> None:
+        handoffs = self._held.get(permit)
+        if handoffs is not None and handoffs < self._max_handoffs:
+            waiter = self._next_waiter()
+            if waiter is not None:
+                self._held[permit] = handoffs + 1
+                waiter.set_result(permit)
+                task = asyncio.create_task(self._renew_one(permit))
+                self._renewals.add(task)
+                task.add_done_callback(self._renewals.discard)
+                return
+        self._held.pop(permit, None)
         await self._release(keys=[self._key, self._wake], args=[permit, self.cap])
 
     async def in_use(self) -> int:
         return int(await self._client.zcount(self._key, time.time(), "+inf"))
+
+    def _took(self, permit: str) -> str:
+        self._held[permit] = 0
+        return permit
+
+    def _next_waiter(self) -> asyncio.Future[str] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    async def _fetch(self) -> None:
+        """Take permits from Redis for the sends waiting here, until none waits."""
+        while any(not w.done() for w in self._waiters):
+            try:
+                permit = next(self._ids)
+                if await self._acquire(keys=[self._key], args=[self.cap, self._lease, permit]):
+                    self._took(permit)
+                    waiter = self._next_waiter()
+                    if waiter is None:
+                        await self.release(permit)
+                    else:
+                        waiter.set_result(permit)
+                    continue
+                await self._blocking.blpop([self._wake], timeout=self._wake_timeout)
+            except aioredis.RedisError:
+                # Redis is restarting: the waiters keep waiting (up to their deadlines).
+                await asyncio.sleep(self._wake_timeout)
+
+    async def _renew_one(self, permit: str) -> None:
+        # A failed renewal only shortens the lease back to its first term.
+        with contextlib.suppress(aioredis.RedisError):
+            await self._renew(keys=[self._key], args=[self._lease, permit])
+
+    async def aclose(self) -> None:
+        """Stop the background tasks (at worker shutdown)."""
+        for task in (self._fetcher, *self._renewals):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aioredis.RedisError):
+                    await task
 
 
 class MemoryLimiter:
@@ -117,6 +198,9 @@ class MemoryLimiter:
     async def in_use(self) -> int:
         return len(self._held)
 
+    async def aclose(self) -> None:
+        return None
+
 
 class NoLimit:
     """For providers without a concurrency cap (VoIP): never waits."""
@@ -131,3 +215,6 @@ class NoLimit:
 
     async def in_use(self) -> int:
         return 0
+
+    async def aclose(self) -> None:
+        return None

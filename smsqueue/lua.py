@@ -424,6 +424,17 @@ end
 return 0
 """
 
+# Keep permits that a process still holds (handed from send to send) from
+# expiring. Only existing members are touched: a permit that already expired
+# and was taken by someone else is not revived.
+# KEYS: permits zset. ARGV: lease seconds, permit ids...
+PERMIT_RENEW: Final = r"""
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+for j = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[j]) end
+return 1
+"""
+
 # Give a permit back and wake one waiter. The wake list is trimmed to the cap,
 # so tokens nobody waited for do not pile up.
 # KEYS: permits zset, wake list. ARGV: permit id, cap. Returns 1 if it was held.
@@ -521,6 +532,18 @@ local st = redis.call('HGET', c, 'status')
 if not st or st == 'cancelled' then return {-1, ''} end
 local total, chunks = 0, {}
 local n_chunks = tonumber(redis.call('HGET', c, 'chunks') or '0')
+if st == 'done' then
+  -- Nothing to re-queue: leave it done (reopened, it would stay active forever).
+  local any = false
+  for k = 0, n_chunks - 1 do
+    local s = redis.call('GET', skey(cid, k)) or ''
+    for b in string.gmatch(which, '.') do
+      if string.find(s, b, 1, true) then any = true end
+    end
+    if any then break end
+  end
+  if not any then return {0, ''} end
+end
 redis.call('PERSIST', c)
 redis.call('PERSIST', c .. ':n')
 if st == 'done' then
