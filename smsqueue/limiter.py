@@ -19,7 +19,8 @@ import contextlib
 import itertools
 import time
 import uuid
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
@@ -87,7 +88,9 @@ class RedisLeaseLimiter:
         self._release = client.register_script(lua.PERMIT_RELEASE)
         self._renew = client.register_script(lua.PERMIT_RENEW)
         self._waiters: collections.deque[asyncio.Future[str]] = collections.deque()
-        self._held: dict[str, int] = {}  # permit held here -> hand-offs so far
+        # Permit given out here -> (its member in Redis, hand-offs so far). A hand-off gives
+        # the next send a new id, so a stray second release by the last holder changes nothing.
+        self._held: dict[str, tuple[str, int]] = {}
         self._fetcher: asyncio.Task[None] | None = None
         self._renewals: set[asyncio.Task[None]] = set()
 
@@ -101,7 +104,14 @@ class RedisLeaseLimiter:
         if self._fetcher is None or self._fetcher.done():
             self._fetcher = asyncio.create_task(self._fetch())
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        await asyncio.wait({waiter}, timeout=timeout)
+        try:
+            await asyncio.wait({waiter}, timeout=timeout)
+        except asyncio.CancelledError:
+            # The send was cancelled while waiting: a permit already handed to it goes on.
+            if waiter.done():
+                self._spawn(self.release(waiter.result()))
+            waiter.cancel()
+            raise
         if waiter.done():
             return waiter.result()
         waiter.cancel()
@@ -110,24 +120,30 @@ class RedisLeaseLimiter:
         return None
 
     async def release(self, permit: str) -> None:
-        handoffs = self._held.get(permit)
-        if handoffs is not None and handoffs < self._max_handoffs:
+        held = self._held.pop(permit, None)
+        if held is None:
+            return  # not held (any more): its slot may be another send's now
+        member, handoffs = held
+        if handoffs < self._max_handoffs:
             waiter = self._next_waiter()
             if waiter is not None:
-                self._held[permit] = handoffs + 1
-                waiter.set_result(permit)
-                task = asyncio.create_task(self._renew_one(permit))
-                self._renewals.add(task)
-                task.add_done_callback(self._renewals.discard)
+                grant = f"{member}~{handoffs + 1}"
+                self._held[grant] = (member, handoffs + 1)
+                waiter.set_result(grant)
+                self._spawn(self._renew_one(member))
                 return
-        self._held.pop(permit, None)
-        await self._release(keys=[self._key, self._wake], args=[permit, self.cap])
+        await self._release(keys=[self._key, self._wake], args=[member, self.cap])
 
     async def in_use(self) -> int:
         return int(await self._client.zcount(self._key, time.time(), "+inf"))
 
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._renewals.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._renewals.discard)
+
     def _took(self, permit: str) -> str:
-        self._held[permit] = 0
+        self._held[permit] = (permit, 0)
         return permit
 
     def _next_waiter(self) -> asyncio.Future[str] | None:

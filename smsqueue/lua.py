@@ -158,7 +158,7 @@ return {#idx, table.concat(idx, ',')}
 """
 )
 
-# Keep a live worker's lease. ARGV: prefix, lease seconds, then chunk ids.
+# Keep a live worker's lease. ARGV: prefix, lease seconds, owner, then chunk ids.
 # Returns the chunks whose lease was lost (swept): their worker must stop.
 RENEW: Final = (
     PRELUDE

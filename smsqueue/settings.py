@@ -122,10 +122,24 @@ class Settings(BaseSettings):
         None,
         description="IANA zone (e.g. Europe/Paris) for naive send_at times; unset: refuse them.",
     )
+    fault_point: str | None = Field(
+        None, description="Tests only: a smsqueue.faultpoints name where a worker kills itself."
+    )
+    fault_once: str | None = Field(
+        None, description="Tests only: marker file so the fault point fires once in all."
+    )
     log_level: str = Field(c.DEFAULT_LOG_LEVEL, description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool | None = Field(
         None, description="JSON logs; default: JSON unless on a terminal."
     )
+
+    flower_address: str = Field(
+        "127.0.0.1",
+        description="`smsqueue flower` address; other than loopback it needs FLOWER_USER/PASSWORD.",
+    )
+    flower_port: int = Field(5555, ge=1, le=65535, description="`smsqueue flower` port.")
+    flower_user: str | None = Field(None, description="Flower basic-auth user.")
+    flower_password: SecretStr | None = Field(None, description="Flower basic-auth password.")
 
     @field_validator("wooxy_url", "voip_url")
     @classmethod
@@ -155,6 +169,15 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("fault_point")
+    @classmethod
+    def _point(cls, value: str | None) -> str | None:
+        from smsqueue.faultpoints import POINTS
+
+        if value and value not in POINTS:
+            raise ValueError(f"must be one of {', '.join(POINTS)}")
+        return value or None
 
     @field_validator("log_level")
     @classmethod

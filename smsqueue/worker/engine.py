@@ -26,7 +26,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from smsqueue import constants as c
-from smsqueue import lua, segments
+from smsqueue import faultpoints, lua, segments
 from smsqueue.errors import ProviderError
 from smsqueue.limiter import ConcurrencyLimiter, NoLimit, RedisLeaseLimiter
 from smsqueue.metrics import Histograms
@@ -184,12 +184,14 @@ class Engine:
         """Claim what is queued in chunk ``k`` of ``cid`` and send it, for one slice of time."""
         owner = f"{self._owner_prefix}:{next(self._calls)}"
         s = self.settings
+        self.fault("after_receive")
         got = await self._claim(args=[c.KEY_PREFIX, cid, k, owner, s.lease_seconds])
         report = ChunkReport()
         if int(got[0]) <= 0:
             report.refused = int(got[0])
             return report
         indices = [int(x) for x in str(got[1]).split(",")]
+        self.fault("after_claim")
         report.claimed = len(indices)
         structlog.contextvars.bind_contextvars(campaign_id=cid)
         heartbeat = asyncio.create_task(self._heartbeat(f"{cid}:{k}", owner))
@@ -206,6 +208,10 @@ class Engine:
         if report.left > 0:
             await self._publish(cid, k, camp.queue)
         return report
+
+    def fault(self, point: str) -> None:
+        """A crash window for tests (smsqueue.faultpoints); nothing unless armed."""
+        faultpoints.hit(point, armed=self.settings.fault_point, once_file=self.settings.fault_once)
 
     async def _heartbeat(self, chunk: str, owner: str) -> None:
         period = self.settings.lease_seconds / 3
@@ -271,9 +277,19 @@ class _Chunk:
             for item in items:
                 if self.stopped or time.monotonic() > self.deadline:
                     return
-                await job(item)
+                try:
+                    await job(item)
+                except BaseException:
+                    self.stopped = True  # the other lanes finish what they started, then stop
+                    raise
 
-        await asyncio.gather(*(lane() for _ in range(min(n, self.e.settings.send_concurrency))))
+        lanes = min(n, self.e.settings.send_concurrency)
+        # Every lane ends before the chunk is released, even when one fails: a release
+        # under a send still in flight would turn its message into 'unknown'.
+        results = await asyncio.gather(*(lane() for _ in range(lanes)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
 
     def _text(self, i: int) -> str:
         return self.camp.template.render(self.rows[i][1:])
@@ -325,6 +341,7 @@ class _Chunk:
                 )  # fmt: skip
                 try:
                     accepted = await e._wooxy.send(msg)
+                    e.fault("after_accept")
                 except ProviderError as exc:
                     error = exc
                 latency = time.perf_counter() - t0
