@@ -487,7 +487,7 @@ def test_result_and_campaign_of_unknown_ids_are_not_found(queue: SmsQueue) -> No
 
 @pytest.mark.parametrize("strict", [False, True])
 def test_an_iterable_that_fails_midway(settings: Settings, raw: redis.Redis, strict: bool) -> None:
-    """The caller's error goes on; non-strict keeps and seals what was read, strict keeps nothing."""
+    """The caller's error goes on; non-strict seals what was read, strict keeps nothing."""
     recorder = CeleryRecorder()
 
     def rows() -> Iterator[str]:
