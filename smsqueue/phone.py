@@ -24,6 +24,10 @@ def normalise(raw: str, *, region: str | None = None) -> str:
         raise InvalidPhoneNumber("phone number is empty")
     if len(text) > 40:
         raise InvalidPhoneNumber("phone number is too long")
+    if _E164.match(text) and _fast_e164(text) is not None:
+        # Already valid E.164 (the common case in bulk): no general parse, a third the cost.
+        # Anything else goes the long way, which also mends a kept trunk prefix (+93 0...).
+        return text
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
@@ -33,6 +37,26 @@ def normalise(raw: str, *, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber("not a valid phone number for its country")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _fast_e164(number: str) -> phonenumbers.PhoneNumber | None:
+    """``+<digits>`` as a valid PhoneNumber, or None. Country codes are prefix-free, so
+    the first known one of 1, 2 or 3 digits is the only one that can match."""
+    digits = number[1:]
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            if not national:
+                return None
+            parsed = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+            if national[0] == "0":  # Italy and others keep leading zeros in the number
+                parsed.italian_leading_zero = True
+                zeros = len(national) - len(national.lstrip("0"))
+                if zeros > 1:
+                    parsed.number_of_leading_zeros = zeros
+            return parsed if phonenumbers.is_valid_number(parsed) else None
+    return None
 
 
 def is_e164(number: str) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smsqueue import phone
 from smsqueue.errors import InputError, InvalidPhoneNumber
 from smsqueue.phone import is_e164, mask, normalise
 from smsqueue.redact import redact
@@ -216,3 +218,33 @@ def test_redact_never_leaks_a_full_number(number: str, around: str) -> None:
     """Any run of 7+ digits embedded in words is masked."""
     out = redact(f"{around}{number}{around}")
     assert number.lstrip("+") not in out
+
+
+@given(st.from_regex(r"\A\+[1-9][0-9]{1,14}\Z"))
+@settings(max_examples=3000, deadline=None)
+def test_the_e164_fast_path_agrees_with_the_full_parser(number: str) -> None:
+    """For +digits input, normalise's fast path accepts exactly what phonenumbers.parse does."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+        expected: str | None = (
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(parsed)
+            else None
+        )
+    except phonenumbers.NumberParseException:
+        expected = None
+    try:
+        got: str | None = phone.normalise(number)
+    except InvalidPhoneNumber:
+        got = None
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["+390612345678", "+393471234567", "+4915112345678", "+447911123456", "+5511987654321",
+     "+8613812345678", "+2348031234567", "+61412345678"],
+)  # fmt: skip
+def test_the_fast_path_accepts_real_numbers_of_many_countries(number: str) -> None:
+    """Valid mobile and landline numbers (Italy's leading zero included) come back unchanged."""
+    assert phone.normalise(number) == number
