@@ -87,6 +87,7 @@ class Cluster:
         sandbox_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         redis_password: str | None = None,
+        worker_loglevel: str = "WARNING",
     ) -> None:
         if workers < 0 or schedulers < 0 or worker_concurrency < 1:
             raise ValueError("workers and schedulers must be >= 0, concurrency >= 1")
@@ -98,6 +99,7 @@ class Cluster:
         self.redis = RedisServer(data_dir=self.data_dir / "redis", password=redis_password)
         self.sandbox = SandboxProcess(args=sandbox_args, log=self.logs / "sandbox.log")
         self.extra_env = env or {}
+        self.worker_loglevel = worker_loglevel
         self.workers: list[subprocess.Popen[bytes]] = []
         self.schedulers: list[subprocess.Popen[bytes]] = []
         self._seq = 0
@@ -139,7 +141,8 @@ class Cluster:
     def start_worker(self, *, concurrency: int | None = None) -> subprocess.Popen[bytes]:
         """One more ``smsqueue worker`` process."""
         n = concurrency or self.worker_concurrency
-        proc = self._spawn("worker", ["worker", "--concurrency", str(n), "--loglevel", "WARNING"])
+        args = ["worker", "--concurrency", str(n), "--loglevel", self.worker_loglevel]
+        proc = self._spawn("worker", args)
         self.workers.append(proc)
         return proc
 

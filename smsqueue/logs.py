@@ -25,7 +25,10 @@ DROPPED_KEYS = frozenset(
 # Keys that hold one phone number: shown masked.
 PHONE_KEYS = frozenset({"to", "phone", "number", "sender_number"})
 # Keys structlog itself reads later, left in the shape it expects.
-_KEPT_AS_IS = frozenset({"exc_info", "stack_info", "_record", "_from_structlog"})
+# Ids we or the provider made (never a number or text): logs must be searchable by them.
+_KEPT_AS_IS = frozenset(
+    {"exc_info", "stack_info", "_record", "_from_structlog", "message_id", "campaign_id", "smsid"}
+)
 # Third-party loggers that would print request lines or headers at DEBUG.
 NOISY = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "hpack": logging.WARNING}
 

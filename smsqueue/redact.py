@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from smsqueue.phone import mask
 
 # Seven or more digits, optionally after a '+': long enough to be a phone number
-# (provider errors echo the recipient), short enough to miss nothing.
+# (provider errors echo the recipient), short enough to miss nothing, even inside
+# a word. Id fields are kept whole by the log scrubber itself (smsqueue.logs).
 _PHONE_LIKE = re.compile(r"\+?\d[\d ()-]{5,}\d")
 
 
