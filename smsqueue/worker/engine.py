@@ -203,11 +203,30 @@ class Engine:
             await chunk.run(indices)
         finally:
             heartbeat.cancel()
-            report.left = int(await self._release(args=[c.KEY_PREFIX, cid, k, owner]))
+            left = await self.durably(self._release, [c.KEY_PREFIX, cid, k, owner])
+            report.left = int(left)
             structlog.contextvars.unbind_contextvars("campaign_id")
         if report.left > 0:
             await self._publish(cid, k, camp.queue)
         return report
+
+    async def durably(self, script: Any, args: list[Any]) -> Any:
+        """Run a script, retrying while Redis is unreachable, for up to one lease.
+
+        Its effects are the truth about messages already sent (an answer, a release);
+        once the lease is out the sweeper has judged them, and the error goes on.
+        """
+        deadline = time.monotonic() + self.settings.lease_seconds
+        delay = 0.05
+        while True:
+            try:
+                return await script(args=args)
+            except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("redis unreachable, retrying", error=type(exc).__name__, wait=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def fault(self, point: str) -> None:
         """A crash window for tests (smsqueue.faultpoints); nothing unless armed."""
@@ -424,4 +443,5 @@ class _Chunk:
             )
             if kind == "paused":
                 self.stopped = True
-        await e._finish(args=args)
+        # The answer is known: keep it through a Redis restart rather than let it turn unknown.
+        await e.durably(e._finish, args)
