@@ -1,0 +1,686 @@
+"""The command line against a real Redis, without workers: what each command enqueues and prints.
+
+Commands run in-process through ``smsqueue.cli.main`` (what ``python -m smsqueue`` runs),
+with the environment as their only input; a few run as real subprocesses to see exactly
+what an operator sees on a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from smsqueue import constants as c
+from smsqueue.cli import main, parse_at
+from smsqueue.errors import InputError
+from smsqueue.producer import SmsQueue
+from smsqueue.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BOM = b"\xef\xbb\xbf"
+
+# A file with a BOM, quoted fields, a blank line, a bad row, a duplicate and an invalid number.
+MIXED_CSV = (
+    BOM
+    + b"phone,name\r\n"
+    + b'+12125550101,"Ann, Jr."\r\n'  # line 2: a comma inside quotes
+    + b'+12125550102,"Bo ""B"" Smith"\r\n'  # line 3: doubled quotes
+    + b"\r\n"  # line 4: blank, skipped
+    + b"+12125550103,Cid,extra\r\n"  # line 5: too many fields
+    + b"+1 (212) 555-0101,Ann again\r\n"  # line 6: duplicate of line 2
+    + b"+1000,Dee\r\n"  # line 7: invalid number
+    + b"+12125550104,Zo\xc3\xab\r\n"  # line 8: UTF-8 name
+)
+
+
+@dataclass
+class Result:
+    """What one command printed and its exit code."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        """stdout parsed as JSON."""
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> dict[str, str]:
+    """SMSQUEUE_* for the test Redis and (dummy) credentials; nothing from the caller's shell."""
+    for name in list(os.environ):
+        if name.startswith("SMSQUEUE_"):
+            monkeypatch.delenv(name)
+    values = {
+        "SMSQUEUE_REDIS_URL": redis_url,
+        "SMSQUEUE_WOOXY_TOKEN": "token",
+        "SMSQUEUE_WOOXY_DOMAIN": "example.com",
+        "SMSQUEUE_VOIP_KEY": "key",
+        "SMSQUEUE_VOIP_PASSWORD": "password",
+        "SMSQUEUE_LOG_LEVEL": "WARNING",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def cli(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run ``smsqueue ARGS...`` in-process; returns its exit code and output."""
+
+    def run(*args: object) -> Result:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        code = exc.value.code
+        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
+
+    return run
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain client on the test Redis."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def queue(settings: Settings) -> Iterator[SmsQueue]:
+    """A producer on the test Redis, for reading what the commands stored."""
+    q = SmsQueue(settings=settings)
+    yield q
+    q.close()
+
+
+def write(tmp_path: Path, data: bytes | str, name: str = "people.csv") -> Path:
+    """A file with exactly these bytes (str is written as UTF-8)."""
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def one_line_error(result: Result, *needles: str) -> str:
+    """Assert a failure printed as one ``error:`` line naming ``needles``; returns it."""
+    lines = result.err.strip().splitlines()
+    assert result.code != 0, result
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: "), lines
+    assert "Traceback" not in result.err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def closed_port() -> int:
+    """A local TCP port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- campaign -------------------------------------------------------------------------
+
+
+def test_campaign_from_csv_enqueues_the_right_rows(
+    cli: Callable[..., Result], tmp_path: Path, queue: SmsQueue, raw: redis.Redis
+) -> None:
+    """BOM, quoted fields and UTF-8 read right; the bad, duplicate and invalid rows stay out."""
+    path = write(tmp_path, MIXED_CSV)
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {name}", "--json")
+    assert r.code == 0, r.err
+    data = r.json()
+    assert data["accepted"] == 3
+    assert data["duplicates"] == 1
+    assert [(x["line"], x["number"]) for x in data["rejected"]] == [
+        (5, "+12125550103"),
+        (7, "+1000"),
+    ]
+    assert "too many fields" in data["rejected"][0]["reason"]
+    assert "invalid number" in data["rejected"][1]["reason"]
+    rows = json.loads(raw.get(c.k_rows(data["id"], 0)) or "[]")
+    assert rows == [
+        ["+12125550101", "Ann, Jr."],
+        ["+12125550102", 'Bo "B" Smith'],
+        ["+12125550104", "Zoë"],
+    ]
+    camp = queue.campaign(data["id"])
+    assert camp.total == 3
+    assert camp.counts["queued"] == 3
+
+
+def test_campaign_prints_a_summary_with_the_lines_rejected(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Without --json: the id and counts, then one line per rejected row naming its line."""
+    r = cli("campaign", write(tmp_path, MIXED_CSV), "--provider", "voip", "--text", "Hi {name}")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0].startswith("campaign ")
+    assert "3 accepted, 2 rejected, 1 duplicate (voip)" in lines[0]
+    assert lines[1].startswith("  line 5: +12125550103: too many fields")
+    assert lines[2].startswith("  line 7: +1000: invalid number")
+
+
+def test_campaign_rows_after_a_multiline_field_keep_their_line_numbers(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A quoted field spanning lines shifts the lines reported for later rows correctly."""
+    path = write(
+        tmp_path,
+        'phone,note\n+12125550101,"two\nlines"\n+12125550102,ok\nnot a number,x\n'
+        '+12125550103,"a"b\n+12125550104,fine\n',
+    )
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "{note}", "--json")
+    assert r.code == 0, r.err
+    data = r.json()
+    assert data["accepted"] == 3
+    assert [(x["line"], x["number"]) for x in data["rejected"]] == [
+        (5, "not a number"),
+        (6, ""),
+    ]
+    assert "unreadable CSV" in data["rejected"][1]["reason"]
+
+
+def test_campaign_strict_with_a_bad_row_enqueues_nothing(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
+) -> None:
+    """--strict refuses the whole file before Redis sees any of it, naming the first bad line."""
+    path = write(tmp_path, MIXED_CSV)
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {name}", "--strict")
+    one_line_error(r, "2 rows rejected", "nothing enqueued", "line 5")
+    assert raw.dbsize() == 0
+
+
+def test_campaign_strict_with_good_rows_is_enqueued(
+    cli: Callable[..., Result], tmp_path: Path, queue: SmsQueue
+) -> None:
+    """--strict on a clean file enqueues every row."""
+    path = write(tmp_path, "phone,name\n+12125550101,Ann\n+12125550102,Bob\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {name}", "--strict", "--json")
+    assert r.code == 0, r.err
+    assert queue.campaign(r.json()["id"]).counts["queued"] == 2
+
+
+def test_campaign_at_relative_time_is_scheduled(
+    cli: Callable[..., Result], tmp_path: Path, queue: SmsQueue
+) -> None:
+    """--at +2h stores the rows as scheduled, due about two hours after creation."""
+    path = write(tmp_path, "phone\n+12125550101\n+12125550102\n")
+    r = cli("campaign", path, "--provider", "voip", "--text", "Sale", "--at", "+2h", "--json")
+    assert r.code == 0, r.err
+    camp = queue.campaign(r.json()["id"])
+    assert camp.counts["scheduled"] == 2
+    assert camp.send_at is not None
+    assert camp.created_at + 3600 < camp.send_at < camp.created_at + 3 * 3600
+
+
+def test_campaign_with_sender_and_tags(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
+) -> None:
+    """--sender and repeated --tag reach the stored campaign."""
+    path = write(tmp_path, "phone\n+12125550101\n")
+    r = cli(
+        "campaign", path, "--provider", "wooxy", "--text", "Hi",
+        "--sender", "Shop", "--tag", "a", "--tag", "b", "--json",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    meta = raw.hgetall(c.k_campaign(r.json()["id"]))
+    assert meta["sender"] == "Shop"
+    assert json.loads(meta["tags"]) == ["a", "b"]
+
+
+# --- dry run --------------------------------------------------------------------------
+
+
+def test_dry_run_writes_nothing_and_reports_parts_and_cost(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 161-character GSM text is 2 parts a message, priced at the provider's part price."""
+    monkeypatch.setenv("SMSQUEUE_WOOXY_PRICE", "0.05")
+    text = "A" * 157 + "{name}"
+    path = write(tmp_path, MIXED_CSV.replace(b"Ann, Jr.", b"Anne").replace(b"Zo\xc3\xab", b"Zoey"))
+    r = cli("campaign", path, "--provider", "wooxy", "--text", text, "--dry-run", "--json")
+    assert r.code == 0, r.err
+    data = r.json()
+    assert raw.dbsize() == 0
+    assert data["dry_run"] is True
+    assert (data["rows"], data["accepted"], data["duplicates"]) == (6, 3, 1)
+    assert [x["line"] for x in data["rejected"]] == [5, 7]
+    assert data["encoding"] == "GSM-7"
+    # "Anne" and "Zoey" make 161 characters; 'Bo "B" Smith' makes 169: 2 parts each.
+    assert data["parts_per_message"] == {"min": 2, "max": 2}
+    assert data["parts"] == 6
+    assert Decimal(data["cost"]) == Decimal("0.30")
+    assert Decimal(data["price_per_part"]) == Decimal("0.05")
+
+
+def test_dry_run_reports_a_ucs2_text(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
+) -> None:
+    """A Cyrillic text goes as UCS-2: 71 characters are 2 parts of 67."""
+    path = write(tmp_path, "phone\n+12125550101\n+12125550102\n")
+    r = cli("campaign", path, "--provider", "voip", "--text", "Я" * 71, "--dry-run", "--json")
+    assert r.code == 0, r.err
+    data = r.json()
+    assert raw.dbsize() == 0
+    assert data["encoding"] == "UCS-2"
+    assert data["parts"] == 4
+    assert Decimal(data["cost"]) == 4 * Settings().voip_price
+
+
+def test_dry_run_counts_encodings_per_row(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """One name outside GSM-7 makes that row UCS-2; the report says mixed, with counts."""
+    path = write(tmp_path, "phone,name\n+12125550101,Ann\n+12125550102,Łukasz\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {name}", "--dry-run")
+    assert r.code == 0, r.err
+    assert "dry run: nothing enqueued" in r.out
+    assert "encoding    mixed (GSM-7 1, UCS-2 1)" in r.out
+    assert "parts       2 (1 per message)" in r.out
+
+
+def test_dry_run_strict_reports_then_fails(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
+) -> None:
+    """--dry-run --strict prints the report and exits non-zero when rows would be rejected."""
+    r = cli(
+        "campaign", write(tmp_path, MIXED_CSV), "--provider", "wooxy", "--text", "Hi {name}",
+        "--dry-run", "--strict", "--json",
+    )  # fmt: skip
+    assert r.code == 1
+    assert r.json()["accepted"] == 3
+    one_line_error(r, "--strict", "2 rows")
+    assert raw.dbsize() == 0
+
+
+def test_dry_run_needs_no_redis_and_no_credentials(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry run works with Redis down and no provider credentials set."""
+    monkeypatch.setenv("SMSQUEUE_REDIS_URL", f"redis://127.0.0.1:{closed_port()}/0")
+    monkeypatch.delenv("SMSQUEUE_WOOXY_TOKEN")
+    path = write(tmp_path, "phone\n+12125550101\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "Hi", "--dry-run", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["accepted"] == 1
+
+
+# --- --at -----------------------------------------------------------------------------
+
+
+def test_parse_at_reads_relative_times() -> None:
+    """+30s, +10m, +2h and +1d count from now."""
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    assert parse_at("+10m", timezone=None, now=now) == now + timedelta(minutes=10)
+    assert parse_at("+2h", timezone=None, now=now) == now + timedelta(hours=2)
+    assert parse_at(" +1d ", timezone=None, now=now) == now + timedelta(days=1)
+    assert parse_at("+30s", timezone=None, now=now) == now + timedelta(seconds=30)
+
+
+def test_parse_at_reads_iso_times() -> None:
+    """An offset or Z is kept; a naive time is read in the zone given."""
+    assert parse_at("2030-01-01T09:30+02:00", timezone=None) == datetime(
+        2030, 1, 1, 7, 30, tzinfo=UTC
+    )
+    assert parse_at("2030-01-01T09:30Z", timezone=None) == datetime(2030, 1, 1, 9, 30, tzinfo=UTC)
+    paris = parse_at("2030-01-01T09:30", timezone="Europe/Paris")
+    assert paris == datetime(2030, 1, 1, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "+10", "+5w", "10m", "2030-13-01T00:00Z", ""])
+def test_parse_at_refuses_what_it_cannot_read(value: str) -> None:
+    """Anything else is an InputError that says what is accepted."""
+    with pytest.raises(InputError, match="ISO 8601"):
+        parse_at(value, timezone=None)
+
+
+def test_parse_at_refuses_a_naive_time_without_a_zone() -> None:
+    """A naive time without SMSQUEUE_TIMEZONE is refused, saying how to fix it."""
+    with pytest.raises(InputError, match="SMSQUEUE_TIMEZONE"):
+        parse_at("2030-01-01T09:30", timezone=None)
+
+
+def test_send_at_iso_time_is_scheduled(cli: Callable[..., Result], queue: SmsQueue) -> None:
+    """send --at with an offset schedules the message for exactly that instant."""
+    r = cli("send", "--to", "+12125550101", "--text", "later", "--at", "2099-01-01T09:00+02:00",
+            "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    mid = r.json()["id"]
+    assert queue.status(mid).status == "scheduled"
+    want = datetime(2099, 1, 1, 7, 0, tzinfo=UTC).timestamp()
+    assert queue.campaign(mid.split("-")[0]).send_at == want
+
+
+def test_send_at_naive_time_uses_smsqueue_timezone(
+    cli: Callable[..., Result], queue: SmsQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A naive --at is read in SMSQUEUE_TIMEZONE."""
+    monkeypatch.setenv("SMSQUEUE_TIMEZONE", "Asia/Tokyo")
+    r = cli("send", "--to", "+12125550101", "--text", "x", "--at", "2099-01-01T09:00", "--json")
+    assert r.code == 0, r.err
+    want = datetime(2099, 1, 1, 0, 0, tzinfo=UTC).timestamp()
+    assert queue.campaign(r.json()["id"].split("-")[0]).send_at == want
+
+
+# --- --json on every command ------------------------------------------------------------
+
+
+def test_every_command_prints_json(
+    cli: Callable[..., Result], tmp_path: Path, queue: SmsQueue
+) -> None:
+    """send, campaign, status, pause, resume, failed, cancel and settings print parsable JSON."""
+    path = write(tmp_path, "phone,name\n+12125550101,Ann\n+12125550102,Bob\n")
+    sent = cli("send", "--to", "+12125550109", "--text", "hi", "--key", "k1", "--json")
+    mid = sent.json()["id"]
+    again = cli("send", "--to", "+12125550109", "--text", "hi", "--key", "k1", "--json")
+    assert again.json()["id"] == mid  # the idempotency key
+    camp = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {name}", "--json").json()
+    cid = camp["id"]
+    dry = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {name}", "--dry-run", "--json")
+    assert dry.json()["accepted"] == 2
+    assert cli("status", cid, "--json").json()["total"] == 2
+    assert cli("status", mid, "--json").json()["to"] == "+12125550109"
+    assert cli("pause", cid, "--json").json()["status"] == "paused"
+    assert cli("resume", cid, "--json").json()["status"] == "active"
+    listed = cli("failed", cid, "--json").json()
+    assert listed == {"campaign": cid, "failed": 0, "unknown": 0, "messages": [], "retried": None}
+    assert cli("failed", cid, "--retry", "--json").json()["retried"] == 0
+    assert cli("cancel", f"{cid}-0-1", "--json").json()["cancelled"] == 1
+    report = cli("cancel", cid, "--json").json()
+    assert (report["cancelled"], report["already_gone"]) == (1, 0)
+    assert queue.campaign(cid).status == "cancelled"
+    settings = cli("settings", "--json").json()
+    assert settings["SMSQUEUE_WOOXY_TOKEN"] == "**********"
+
+
+def test_status_of_a_message_for_people(cli: Callable[..., Result]) -> None:
+    """Without --json, status prints one name: value line per field."""
+    mid = cli("send", "--to", "+12125550101", "--text", "hi").out.strip()
+    r = cli("status", mid)
+    assert r.code == 0, r.err
+    assert f"id: {mid}" in r.out.splitlines()
+    assert "status: queued" in r.out.splitlines()
+
+
+def test_failed_retry_include_unknown_warns(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """--retry --include-unknown warns on stderr that unknown ones may have been delivered."""
+    path = write(tmp_path, "phone\n+12125550101\n")
+    cid = cli("campaign", path, "--provider", "voip", "--text", "x", "--json").json()["id"]
+    r = cli("failed", cid, "--retry", "--include-unknown", "--json")
+    assert r.code == 0
+    assert r.json()["retried"] == 0
+    assert "may already have been delivered" in r.err
+
+
+def test_failed_retry_with_nothing_failed_leaves_a_done_campaign_done(
+    cli: Callable[..., Result], tmp_path: Path, queue: SmsQueue
+) -> None:
+    """Retrying a finished campaign with no failures re-queues nothing and keeps it done."""
+    path = write(tmp_path, "phone\n+1000\n")  # every row rejected: done at once
+    cid = cli("campaign", path, "--provider", "wooxy", "--text", "x", "--json").json()["id"]
+    assert queue.campaign(cid).status == "done"
+    r = cli("failed", cid, "--retry")
+    assert r.code == 0, r.err
+    assert "re-queued 0 failed messages" in r.out
+    assert queue.campaign(cid).status == "done"
+
+
+# --- one line on every error --------------------------------------------------------------
+
+
+def test_missing_file(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """A file that does not exist."""
+    r = cli("campaign", tmp_path / "nope.csv", "--provider", "wooxy", "--text", "x")
+    one_line_error(r, "nope.csv", "no such file")
+
+
+def test_missing_phone_column_names_the_columns_found(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """No phone column: the error lists the columns there are."""
+    path = write(tmp_path, "mobile,name\n+12125550101,Ann\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "x")
+    one_line_error(r, "no 'phone' column", "'mobile', 'name'")
+
+
+def test_undecodable_file_names_the_line(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
+) -> None:
+    """A Latin-1 byte on line 3 refuses the file, naming line 3; nothing is enqueued."""
+    path = write(tmp_path, b"phone,name\n+12125550101,Ann\n+12125550102,Ren\xe9\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {name}")
+    one_line_error(r, "line 3", "not UTF-8", "0xe9")
+    assert raw.dbsize() == 0
+
+
+def test_undecodable_file_in_a_dry_run(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """A dry run refuses an undecodable file the same way."""
+    path = write(tmp_path, b"phone,name\n+12125550101,Ren\xe9\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "x", "--dry-run")
+    one_line_error(r, "line 2", "not UTF-8")
+
+
+def test_utf16_file(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """A UTF-16 file is refused with what to save it as."""
+    path = write(tmp_path, "phone\n+12125550101\n".encode("utf-16"))
+    one_line_error(cli("campaign", path, "--provider", "voip", "--text", "x"), "UTF-16", "UTF-8")
+
+
+def test_text_field_missing_from_the_file(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """A placeholder with no column of that name is one error, not every row rejected."""
+    path = write(tmp_path, "phone,name\n+12125550101,Ann\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {first}")
+    one_line_error(r, "{first}", "'first'", "columns: phone, name")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "no-such-0-0"],
+        ["status", "nosuchcampaign"],
+        ["cancel", "nosuchcampaign"],
+        ["cancel", "no-such-0-0"],
+        ["pause", "nosuchcampaign"],
+        ["resume", "nosuchcampaign"],
+        ["failed", "nosuchcampaign"],
+    ],
+)
+def test_unknown_id(cli: Callable[..., Result], args: list[str]) -> None:
+    """An id that is nothing: one line naming it."""
+    one_line_error(cli(*args), args[1])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "abc"],
+        ["send", "--to", "+12125550101", "--text", "x"],
+        ["campaign", "{csv}", "--provider", "wooxy", "--text", "x"],
+        ["failed", "abc"],
+        ["pause", "abc"],
+    ],
+)
+def test_unreachable_redis(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """SMSQUEUE_REDIS_URL on a closed port: one line saying Redis cannot be reached."""
+    monkeypatch.setenv("SMSQUEUE_REDIS_URL", f"redis://127.0.0.1:{closed_port()}/0")
+    path = write(tmp_path, "phone\n+12125550101\n")
+    r = cli(*[str(path) if a == "{csv}" else a for a in args])
+    one_line_error(r, "cannot reach Redis")
+
+
+@pytest.mark.parametrize(
+    ("unset", "args"),
+    [
+        ("SMSQUEUE_WOOXY_TOKEN", ["send", "--to", "+12125550101", "--text", "x"]),
+        ("SMSQUEUE_WOOXY_DOMAIN", ["campaign", "{csv}", "--provider", "wooxy", "--text", "x"]),
+        (
+            "SMSQUEUE_VOIP_KEY",
+            ["send", "--provider", "voip", "--to", "+12125550101", "--text", "x"],
+        ),
+        ("SMSQUEUE_VOIP_PASSWORD", ["campaign", "{csv}", "--provider", "voip", "--text", "x"]),
+    ],
+)
+def test_missing_credentials(
+    cli: Callable[..., Result],
+    tmp_path: Path,
+    raw: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    unset: str,
+    args: list[str],
+) -> None:
+    """Enqueuing for a provider without credentials names the missing variable; nothing stored."""
+    monkeypatch.delenv(unset)
+    path = write(tmp_path, "phone\n+12125550101\n")
+    one_line_error(cli(*[str(path) if a == "{csv}" else a for a in args]), unset)
+    assert raw.dbsize() == 0
+
+
+def test_retry_without_credentials(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """failed --retry checks the campaign's provider credentials first."""
+    path = write(tmp_path, "phone\n+12125550101\n")
+    cid = cli("campaign", path, "--provider", "voip", "--text", "x", "--json").json()["id"]
+    monkeypatch.delenv("SMSQUEUE_VOIP_KEY")
+    one_line_error(cli("failed", cid, "--retry"), "SMSQUEUE_VOIP_KEY")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["send", "--to", "+12125550101", "--text", "x", "--provider", "sms77"],
+        ["campaign", "{csv}", "--provider", "sms77", "--text", "x"],
+        ["campaign", "{csv}", "--provider", "sms77", "--text", "x", "--dry-run"],
+    ],
+)
+def test_unknown_provider(cli: Callable[..., Result], tmp_path: Path, args: list[str]) -> None:
+    """An unknown provider is refused, naming the ones there are."""
+    path = write(tmp_path, "phone\n+12125550101\n")
+    one_line_error(cli(*[str(path) if a == "{csv}" else a for a in args]), "sms77", "wooxy, voip")
+
+
+@pytest.mark.parametrize(
+    ("at", "needle"),
+    [("next week", "not a time"), ("2099-01-01T09:00", "no UTC offset"), ("+3y", "not a time")],
+)
+def test_bad_at(cli: Callable[..., Result], tmp_path: Path, at: str, needle: str) -> None:
+    """A bad --at on send and campaign: one line; nothing enqueued."""
+    path = write(tmp_path, "phone\n+12125550101\n")
+    one_line_error(cli("send", "--to", "+12125550101", "--text", "x", "--at", at), needle)
+    one_line_error(cli("campaign", path, "--provider", "voip", "--text", "x", "--at", at), needle)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["send", "--text", "x"], "Missing option '--to'"),
+        (["send", "--to", "+12125550101", "--text", "x", "--bogus"], "No such option: --bogus"),
+        (["campaign", "{csv}", "--text", "x"], "Missing option '--provider'"),
+        (["status"], "Missing argument"),
+        (["launch"], "No such command 'launch'"),
+        (["failed", "abc", "--include-unknown"], "--include-unknown goes with --retry"),
+        (
+            ["campaign", "{csv}", "--provider", "wooxy", "--text", "x", "--dry-run", "--wait"],
+            "--wait",
+        ),
+        (["failed", "abc", "--limit", "0"], "--limit"),
+    ],
+)
+def test_usage_errors_exit_2(
+    cli: Callable[..., Result], tmp_path: Path, args: list[str], needle: str
+) -> None:
+    """Typer/Click usage errors are one line too, with exit code 2."""
+    path = write(tmp_path, "phone\n+12125550101\n")
+    r = cli(*[str(path) if a == "{csv}" else a for a in args])
+    one_line_error(r, needle)
+    assert r.code == 2
+
+
+def test_bad_setting(cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A setting that does not validate: one line naming the variable."""
+    monkeypatch.setenv("SMSQUEUE_CHUNK_SIZE", "0")
+    one_line_error(cli("status", "abc"), "SMSQUEUE_CHUNK_SIZE")
+
+
+def test_bad_input_from_the_producer(cli: Callable[..., Result]) -> None:
+    """Errors the producer raises (an invalid number for send) are one line as well."""
+    one_line_error(cli("send", "--to", "12", "--text", "x"), "not a phone number")
+
+
+def _subprocess(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSQUEUE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "smsqueue", *args],
+        env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["send", "--text", "x"], 2, "Missing option '--to'"),
+        (["status", "--frobnicate"], 2, "No such option"),
+        (["status", "abc"], 1, "cannot reach Redis"),
+        (["worker", "--concurrency", "0"], 2, "--concurrency"),
+    ],
+)
+def test_real_process_prints_one_line(
+    env: dict[str, str], args: list[str], code: int, needle: str
+) -> None:
+    """``python -m smsqueue``: the same single line and exit code, never a traceback."""
+    proc = _subprocess(args, {**env, "SMSQUEUE_REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"})
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: ") and needle in proc.stderr
+
+
+def test_help_works(cli: Callable[..., Result]) -> None:
+    """--help lists the commands and exits 0."""
+    r = cli("--help")
+    assert r.code == 0
+    for name in ("campaign", "failed", "send", "status"):
+        assert name in r.out
+
+
+def test_wait_ends_with_exit_1_when_the_campaign_is_cancelled(
+    cli: Callable[..., Result], env: dict[str, str], tmp_path: Path
+) -> None:
+    """--wait on a scheduled campaign ends when it is cancelled, with exit code 1."""
+    path = write(tmp_path, "phone\n+12125550101\n+12125550102\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSQUEUE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smsqueue", "campaign", str(path), "--provider", "wooxy",
+         "--text", "x", "--at", "+1h", "--wait"],
+        env={**clean, **env}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("campaign "), first
+        cid = first.split()[1].rstrip(":")
+        assert cli("cancel", cid).code == 0
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert f"campaign {cid} cancelled: 0 sent" in out
