@@ -12,16 +12,20 @@ from typing import Any
 from celery import Celery
 
 from smsqueue import constants as c
+from smsqueue import redisconn
 from smsqueue.settings import Settings
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings that keep the promises: JSON only, late acks, one prefetch."""
     vt = settings.visibility_timeout
+    transport: dict[str, Any] = {"visibility_timeout": vt, "queue_order_strategy": "priority"}
+    if redisconn.is_sentinel(settings.redis_url):
+        transport["master_name"] = settings.redis_sentinel_master
     return {
         "broker_url": settings.redis_url,
         # The same visibility timeout in all three places Celery reads it from.
-        "broker_transport_options": {"visibility_timeout": vt, "queue_order_strategy": "priority"},
+        "broker_transport_options": transport,
         "result_backend_transport_options": {"visibility_timeout": vt},
         "visibility_timeout": vt,
         "result_backend": None,

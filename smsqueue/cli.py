@@ -121,7 +121,9 @@ def metrics(
 
     settings = settings_mod.load()
     logs.configure(level=settings.log_level, json=settings.log_json)
-    metrics_mod.serve(settings.redis_url, address=address, port=port)
+    metrics_mod.serve(
+        settings.redis_url, address=address, port=port, master=settings.redis_sentinel_master
+    )
     logs.get().info("metrics served", address=address, port=port)
     stop = threading.Event()
     _stop_on_signals(stop)

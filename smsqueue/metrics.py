@@ -26,6 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from smsqueue import constants as c
+from smsqueue import redisconn
 
 BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf)
 HISTOGRAMS: Final = {
@@ -127,7 +128,9 @@ def registry(client: redis.Redis) -> CollectorRegistry:
     return reg
 
 
-def serve(redis_url: str, *, address: str, port: int) -> None:
+def serve(redis_url: str, *, address: str, port: int, master: str = "mymaster") -> None:
     """Serve /metrics until the process is stopped."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True, health_check_interval=30)
+    client = redisconn.sync_client(
+        redis_url, master=master, decode_responses=True, health_check_interval=30
+    )
     start_http_server(port, addr=address, registry=registry(client))

@@ -11,11 +11,10 @@ from decimal import Decimal
 from typing import Final, NoReturn
 from zoneinfo import ZoneInfo
 
-import redis
 from celery import Celery
 
 from smsqueue import constants as c
-from smsqueue import lua, phone, segments
+from smsqueue import lua, phone, redisconn, segments
 from smsqueue import settings as settings_mod
 from smsqueue.celeryapp import make_app, publish_chunk, queue_for
 from smsqueue.errors import InputError, InvalidPhoneNumber, NotFound
@@ -60,7 +59,11 @@ class SmsQueue:
         self.settings = (
             base if redis_url is None else base.model_copy(update={"redis_url": redis_url})
         )
-        self.redis = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+        self.redis = redisconn.sync_client(
+            self.settings.redis_url,
+            master=self.settings.redis_sentinel_master,
+            decode_responses=True,
+        )
         self.celery = celery_app or make_app(self.settings)
         self._create_single = self.redis.register_script(lua.CREATE_SINGLE)
         self._seal = self.redis.register_script(lua.SEAL)

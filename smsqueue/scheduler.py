@@ -22,7 +22,7 @@ import structlog
 from celery import Celery
 
 from smsqueue import constants as c
-from smsqueue import lua
+from smsqueue import lua, redisconn
 from smsqueue.celeryapp import publish_chunk
 from smsqueue.settings import Settings
 
@@ -46,8 +46,11 @@ class Scheduler:
             raise ValueError("batch must be at least 1")
         self.settings = settings
         self.celery = celery
-        self.redis = client or redis.Redis.from_url(
-            settings.redis_url, decode_responses=True, health_check_interval=30
+        self.redis = client or redisconn.sync_client(
+            settings.redis_url,
+            master=settings.redis_sentinel_master,
+            decode_responses=True,
+            health_check_interval=30,
         )
         self.batch = batch
         self.clock = clock

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         env_prefix="SMSQUEUE_", frozen=True, extra="ignore", hide_input_in_errors=True
     )
 
+    redis_sentinel_master: str = Field(
+        "mymaster", description="Sentinel service name, when SMSQUEUE_REDIS_URL is sentinel://."
+    )
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis or Valkey: the truth and the broker."
     )

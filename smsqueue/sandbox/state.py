@@ -1,4 +1,10 @@
-"""What the sandbox remembers: accepted messages, counters, in-flight peaks, balance."""
+"""What the sandbox remembers: accepted messages, counters, in-flight peaks, balance.
+
+Besides the peak, the in-flight count is integrated over time (``in_flight_seconds``,
+on the sandbox's monotonic ``clock``): the difference of two snapshots divided by the
+time between them is the average number of requests in flight over that window, which
+is how a test measures how well a capped provider's permits are used.
+"""
 
 from __future__ import annotations
 
@@ -76,6 +82,8 @@ class SandboxState:
         self.accepted = dict.fromkeys(PROVIDERS, 0)
         self.in_flight = dict.fromkeys(PROVIDERS, 0)
         self.peak_in_flight = dict.fromkeys(PROVIDERS, 0)
+        self.in_flight_seconds = dict.fromkeys(PROVIDERS, 0.0)
+        self._since = dict.fromkeys(PROVIDERS, time.monotonic())
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
         self._attempts: dict[tuple[str, str], int] = {}
         self._key_faults: dict[tuple[str, str], int] = {}
@@ -85,6 +93,7 @@ class SandboxState:
     def enter(self, provider: str) -> None:
         """A complete request for ``provider`` was parsed; it is in flight until ``leave``."""
         self.requests[provider] += 1
+        self._accrue(provider)
         now = self.in_flight[provider] + 1
         self.in_flight[provider] = now
         if now > self.peak_in_flight[provider]:
@@ -92,7 +101,14 @@ class SandboxState:
 
     def leave(self, provider: str) -> None:
         """The request's answer was written, or its connection closed first."""
+        self._accrue(provider)
         self.in_flight[provider] -= 1
+
+    def _accrue(self, provider: str, now: float | None = None) -> None:
+        """Add in-flight x time since the last change to ``in_flight_seconds``."""
+        now = time.monotonic() if now is None else now
+        self.in_flight_seconds[provider] += self.in_flight[provider] * (now - self._since[provider])
+        self._since[provider] = now
 
     # --- money and records ---------------------------------------------------
 
@@ -148,17 +164,30 @@ class SandboxState:
             for provider in counter:
                 counter[provider] = 0
         self.peak_in_flight = dict(self.in_flight)
+        now = time.monotonic()
+        for provider in self.in_flight_seconds:
+            self.in_flight_seconds[provider] = 0.0
+            self._since[provider] = now
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
         self._attempts.clear()
         self._key_faults.clear()
 
     def snapshot(self) -> dict[str, object]:
-        """The counters as ``GET /_sandbox/state`` shows them."""
+        """The counters as ``GET /_sandbox/state`` shows them.
+
+        ``in_flight_seconds`` is the integral of ``in_flight`` over ``clock`` (seconds,
+        monotonic, this sandbox's own): average in flight = delta integral / delta clock.
+        """
+        now = time.monotonic()
+        for provider in self.in_flight_seconds:
+            self._accrue(provider, now)
         return {
             "accepted": dict(self.accepted),
             "requests": dict(self.requests),
             "in_flight": dict(self.in_flight),
             "peak_in_flight": dict(self.peak_in_flight),
+            "in_flight_seconds": dict(self.in_flight_seconds),
+            "clock": now,
             "faults": dict(self.faults),
             "messages": len(self.messages),
             "balance": None if self.balance is None else str(self.balance),

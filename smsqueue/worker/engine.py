@@ -26,7 +26,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from smsqueue import constants as c
-from smsqueue import faultpoints, lua, segments
+from smsqueue import faultpoints, lua, redisconn, segments
 from smsqueue.errors import ProviderError
 from smsqueue.limiter import ConcurrencyLimiter, NoLimit, RedisLeaseLimiter
 from smsqueue.metrics import Histograms
@@ -133,12 +133,16 @@ class Engine:
     async def create(cls, settings: Settings, *, publish: Publish) -> Engine:
         """Build the clients for every configured provider (a missing one is skipped)."""
         conc = settings.send_concurrency
-        client = aioredis.Redis.from_url(
-            settings.redis_url, decode_responses=True, max_connections=conc * 2 + 8,
-            health_check_interval=30, retry_on_timeout=True,
+        client = redisconn.async_client(
+            settings.redis_url,
+            master=settings.redis_sentinel_master, decode_responses=True,
+            max_connections=conc * 2 + 8, health_check_interval=30, retry_on_timeout=True,
         )  # fmt: skip
-        blocking = aioredis.Redis.from_url(
-            settings.redis_url, decode_responses=True, max_connections=conc + 2
+        blocking = redisconn.async_client(
+            settings.redis_url,
+            master=settings.redis_sentinel_master,
+            decode_responses=True,
+            max_connections=conc + 2,
         )
         http: list[httpx.AsyncClient] = []
         wooxy = voip = None
