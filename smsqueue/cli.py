@@ -168,6 +168,9 @@ def demo(
     data: Annotated[Path, typer.Option(help="Folder for the demo's Redis data and logs.")] = Path(
         ".smsqueue/demo"
     ),
+    flower_port: Annotated[int, typer.Option(help="Port for Flower, on 127.0.0.1.")] = 5555,
+    no_flower: Annotated[bool, typer.Option("--no-flower", help="Do not start Flower.")] = False,
+    keep: Annotated[bool, typer.Option(help="Keep everything running until Ctrl-C.")] = False,
 ) -> None:
     """Start everything on this machine and send a sample campaign on both providers."""
     import shutil
@@ -175,7 +178,8 @@ def demo(
     from smsqueue import demo as demo_mod
 
     shutil.rmtree(data, ignore_errors=True)  # a demo starts from nothing
-    raise typer.Exit(demo_mod.run(data_dir=data.resolve()))
+    port = None if no_flower else flower_port
+    raise typer.Exit(demo_mod.run(data_dir=data.resolve(), flower_port=port, keep=keep))
 
 
 @app.command("settings")

@@ -47,8 +47,18 @@ def recipients(prefix: str, n: int, invalid: int, rng: random.Random) -> list[di
     return rows
 
 
-def run(*, data_dir: Path, plan: DemoPlan | None = None, console: Console | None = None) -> int:
-    """Run the demo; returns the exit code (0 when every valid message was sent)."""
+def run(
+    *,
+    data_dir: Path,
+    plan: DemoPlan | None = None,
+    console: Console | None = None,
+    flower_port: int | None = 5555,
+    keep: bool = False,
+) -> int:
+    """Run the demo; returns the exit code (0 when every valid message was sent).
+
+    With ``keep``, everything stays up after the campaigns (Flower included) until Ctrl-C.
+    """
     plan = plan or DemoPlan()
     console = console or Console()
     rng = random.Random(plan.seed)
@@ -72,8 +82,17 @@ def run(*, data_dir: Path, plan: DemoPlan | None = None, console: Console | None
     )
     with console.status("starting Valkey, the provider sandbox, 3 workers and the scheduler"):
         cluster.start()
+        if flower_port is not None:
+            cluster.start_flower(port=flower_port)
     try:
-        return _campaigns(cluster, console, wooxy_rows, voip_rows, len(blacklist))
+        if flower_port is not None:
+            console.print(f"Flower (the worker pool, live): http://127.0.0.1:{flower_port}/")
+        code = _campaigns(cluster, console, wooxy_rows, voip_rows, len(blacklist))
+        if keep:
+            console.print("everything keeps running (Flower too): press Ctrl-C to stop")
+            while True:
+                time.sleep(1)
+        return code
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping every process the demo started[/]")
         return 130

@@ -102,6 +102,7 @@ class Cluster:
         self.worker_loglevel = worker_loglevel
         self.workers: list[subprocess.Popen[bytes]] = []
         self.schedulers: list[subprocess.Popen[bytes]] = []
+        self.flowers: list[subprocess.Popen[bytes]] = []
         self._seq = 0
 
     @property
@@ -152,6 +153,12 @@ class Cluster:
         self.schedulers.append(proc)
         return proc
 
+    def start_flower(self, *, port: int) -> subprocess.Popen[bytes]:
+        """Flower on loopback (no password needed there), watching this cluster's broker."""
+        proc = self._spawn("flower", ["flower", "--address", "127.0.0.1", "--port", str(port)])
+        self.flowers.append(proc)
+        return proc
+
     def queue(self) -> Any:
         """A producer (``SmsQueue``) for this cluster."""
         from smsqueue import settings
@@ -162,10 +169,11 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop workers and schedulers (SIGTERM, then SIGKILL), the sandbox, then Redis."""
-        for proc in self.workers + self.schedulers:
+        procs = self.workers + self.schedulers + self.flowers
+        for proc in procs:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
-        for proc in self.workers + self.schedulers:
+        for proc in procs:
             _terminate(proc)
         self.sandbox.stop()
         self.redis.stop()
