@@ -209,7 +209,8 @@ def send(
     as_json: JsonOpt = False,
 ) -> None:
     """Enqueue one message; prints its id."""
-    from smsqueue.producer import SmsQueue, check_campaign_args
+    from smsqueue.producer import SmsQueue
+    from smsqueue.rows import check_campaign_args
 
     settings = settings_mod.load()
     check_campaign_args(provider, sender, tag or ())
@@ -309,7 +310,8 @@ def campaign(
 ) -> None:
     """Send a text to every row of a CSV file (streamed), personalised from its columns."""
     from smsqueue.csvin import BadRow, CsvSource
-    from smsqueue.producer import SmsQueue, check_campaign_args
+    from smsqueue.producer import SmsQueue
+    from smsqueue.rows import check_campaign_args
     from smsqueue.template import Template
 
     if dry_run and wait:
@@ -563,7 +565,7 @@ def dry_run_check(
     """Validate and price every row as ``send_campaign`` would, touching no Redis."""
     from smsqueue import segments
     from smsqueue.csvin import BadRow
-    from smsqueue.producer import ROW_ERRORS, raw_number, rejection_reason, validate_row
+    from smsqueue.rows import ROW_ERRORS, raw_number, rejection_reason, validate_row
 
     price = settings.wooxy_price if provider == c.WOOXY else settings.voip_price
     report = DryRun(price=price)

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(
         c.DEFAULT_VISIBILITY_TIMEOUT, ge=60, description="Celery Redis visibility timeout, s."
     )
+    validation_processes: int = Field(
+        0, ge=0, le=64, description="Processes validating big campaigns; 0: one per core."
+    )
     max_parts: int = Field(c.DEFAULT_MAX_PARTS, ge=1, le=255, description="Longest text, in parts.")
 
     default_region: str | None = Field(
