@@ -73,6 +73,8 @@ class _Helper:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsqueue.validation"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1 << 20,
+            # It imports smsqueue as this process did, even from a path set in code.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )  # fmt: skip
         self._send(config)
 
