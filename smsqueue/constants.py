@@ -80,7 +80,7 @@ DEFAULT_LEASE_SECONDS: Final = 60.0
 DEFAULT_PERMIT_SECONDS: Final = 60.0
 # How long one task works on a chunk before handing the rest back to the queue:
 # keeps big campaigns fair to each other and bounds a task's run time.
-DEFAULT_SLICE_SECONDS: Final = 2.0
+DEFAULT_SLICE_SECONDS: Final = 0.5
 # Retries: exponential backoff with full jitter, bounded by attempts and age.
 DEFAULT_MAX_ATTEMPTS: Final = 6
 DEFAULT_RETRY_BASE: Final = 1.0
@@ -200,6 +200,7 @@ K_LEASES: Final = f"{KEY_PREFIX}leases"  # zset "{cid}:{k}|{owner}" -> lease exp
 K_DUE: Final = f"{KEY_PREFIX}due"  # zset "{cid}:{k}:{i}" -> due time (retries, schedules)
 K_PENDING: Final = f"{KEY_PREFIX}pending"  # zset "{cid}:{k}" -> last signal time
 K_CAMPAIGNS: Final = f"{KEY_PREFIX}campaigns"  # zset cid -> created time
+K_RESIGNALS: Final = f"{KEY_PREFIX}resignals"  # hash "{cid}:{k}" -> lost-signal re-sends so far
 
 
 def k_permits(provider: str) -> str:

@@ -48,6 +48,7 @@ local function finish_campaign(cid)
     redis.call('EXPIRE', skey(cid, k), ttl)
     redis.call('EXPIRE', akey(cid, k), ttl)
     redis.call('ZREM', P .. 'pending', cid .. ':' .. k)
+    redis.call('HDEL', P .. 'resignals', cid .. ':' .. k)
   end
   redis.call('EXPIRE', c, ttl)
   redis.call('EXPIRE', c .. ':n', ttl)
@@ -154,6 +155,7 @@ redis.call('SET', skey(cid, k), (string.gsub(s, 'q', 'c')))
 move(cid, 'q', 'c', #idx)
 redis.call('ZADD', P .. 'leases', t + lease, chunk)
 redis.call('HSET', P .. 'owners', chunk, owner)
+redis.call('HDEL', P .. 'resignals', chunk)
 return {#idx, table.concat(idx, ',')}
 """
 )
@@ -395,14 +397,21 @@ for _, chunk in ipairs(stale) do
   local s = redis.call('GET', skey(cid, k))
   if not s or not string.find(s, 'q', 1, true) then
     redis.call('ZREM', P .. 'pending', chunk)
+    redis.call('HDEL', P .. 'resignals', chunk)
   else
-    redis.call('ZADD', P .. 'pending', t, chunk)
     local c = ckey(cid)
     local probe = redis.call('HGET', P .. 'circuit:' .. (redis.call('HGET', c, 'provider') or ''), 'probe_at')
     local paused = probe and tonumber(probe) > t
     if not redis.call('HGET', P .. 'owners', chunk) and redis.call('HGET', c, 'status') == 'active'
        and not paused then
+      -- The last signal may only be waiting behind a long queue: each re-signal of
+      -- the same chunk waits one period longer (reset when a worker claims it), so a
+      -- long backlog does not pile up duplicate signals.
+      local n = redis.call('HINCRBY', P .. 'resignals', chunk, 1)
+      redis.call('ZADD', P .. 'pending', t + tonumber(ARGV[2]) * math.min(n - 1, 30), chunk)
       again[#again + 1] = chunk
+    else
+      redis.call('ZADD', P .. 'pending', t, chunk)
     end
   end
 end

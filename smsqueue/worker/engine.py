@@ -307,6 +307,9 @@ class _Chunk:
                     raise
 
         lanes = min(n, self.e.settings.send_concurrency)
+        if self.camp.provider == c.WOOXY:
+            # More lanes than permits only wait: each costs wake-ups and hand-offs.
+            lanes = min(lanes, self.e.settings.wooxy_max_concurrency)
         # Every lane ends before the chunk is released, even when one fails: a release
         # under a send still in flight would turn its message into 'unknown'.
         results = await asyncio.gather(*(lane() for _ in range(lanes)), return_exceptions=True)
