@@ -88,7 +88,9 @@ class Cluster:
         env: dict[str, str] | None = None,
         redis_password: str | None = None,
         worker_loglevel: str = "WARNING",
+        redis_server: RedisServer | None = None,
     ) -> None:
+        """``redis_server``: a server of the caller's (e.g. TLS) instead of a plain one."""
         if workers < 0 or schedulers < 0 or worker_concurrency < 1:
             raise ValueError("workers and schedulers must be >= 0, concurrency >= 1")
         self.data_dir = Path(data_dir)
@@ -96,7 +98,9 @@ class Cluster:
         self.n_workers = workers
         self.worker_concurrency = worker_concurrency
         self.n_schedulers = schedulers
-        self.redis = RedisServer(data_dir=self.data_dir / "redis", password=redis_password)
+        self.redis = redis_server or RedisServer(
+            data_dir=self.data_dir / "redis", password=redis_password
+        )
         self.sandbox = SandboxProcess(args=sandbox_args, log=self.logs / "sandbox.log")
         self.extra_env = env or {}
         self.worker_loglevel = worker_loglevel

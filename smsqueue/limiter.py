@@ -132,7 +132,24 @@ class RedisLeaseLimiter:
                 waiter.set_result(grant)
                 self._spawn(self._renew_one(member))
                 return
-        await self._release(keys=[self._key, self._wake], args=[member, self.cap])
+        try:
+            await self._release(keys=[self._key, self._wake], args=[member, self.cap])
+        except (aioredis.ConnectionError, aioredis.TimeoutError):
+            # Redis is restarting. Raising here would cost the caller the answer it is
+            # about to record; give the permit back once Redis is back instead (or let
+            # its lease end), so the cap does not shrink for a whole lease.
+            self._spawn(self._release_later(member))
+
+    async def _release_later(self, member: str) -> None:
+        deadline = time.monotonic() + self._lease
+        delay = self._wake_timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            try:
+                await self._release(keys=[self._key, self._wake], args=[member, self.cap])
+                return
+            except (aioredis.ConnectionError, aioredis.TimeoutError):
+                delay = min(delay * 2, 1.0)
 
     async def in_use(self) -> int:
         return int(await self._client.zcount(self._key, time.time(), "+inf"))

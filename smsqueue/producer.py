@@ -28,6 +28,7 @@ from smsqueue.models import (
 from smsqueue.rows import (
     check_campaign_args,
     check_parts,
+    check_unicode,
 )
 from smsqueue.settings import Settings
 from smsqueue.template import Template
@@ -109,6 +110,8 @@ class SmsQueue:
         self._check_parts(text)
         if key is not None and (not key or len(key) > 200):
             raise InputError("key must be 1 to 200 characters")
+        if key is not None:
+            check_unicode(key, "key")
         cid = new_id()
         due, deliver_at = self._schedule(provider, send_at, provider_schedule)
         # Stored as a template with no fields: its braces are text, never placeholders.

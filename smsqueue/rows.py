@@ -25,6 +25,9 @@ def check_campaign_args(provider: str, sender: str | None, tags: Sequence[str]) 
         raise InputError(f"unknown provider {provider!r}; use one of {', '.join(c.PROVIDERS)}")
     if isinstance(tags, str):
         raise InputError("tags must be a list of strings, not one string")
+    for tag in tags:
+        if isinstance(tag, str):
+            check_unicode(tag, "a tag")
     if provider == c.WOOXY:
         body: dict[str, object] = {"domain": "d", "phoneNumber": "+12125551234", "text": "t"}
         if sender is not None:
@@ -38,8 +41,17 @@ def check_campaign_args(provider: str, sender: str | None, tags: Sequence[str]) 
         raise InputError("a VoIP sender must be one of your numbers, in E.164 (+...)")
 
 
+def check_unicode(text: str, what: str) -> None:
+    """InputError when ``text`` has no UTF-8 form (a lone surrogate): it could never be sent."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} is not valid Unicode (a lone surrogate at {exc.start})") from None
+
+
 def check_parts(text: str, max_parts: int) -> None:
-    """InputError when ``text`` takes more than ``max_parts`` SMS parts."""
+    """InputError when ``text`` is not valid Unicode or takes more than ``max_parts`` parts."""
+    check_unicode(text, "text")
     n = segments.parts(text)
     if n > max_parts:
         raise InputError(f"text is {n} SMS parts, over the limit of {max_parts}")

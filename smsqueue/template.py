@@ -20,6 +20,12 @@ class Template:
     __slots__ = ("_pieces", "fields", "source")
 
     def __init__(self, source: str) -> None:
+        try:
+            source.encode("utf-8")  # a lone surrogate could be neither stored nor sent
+        except UnicodeEncodeError as exc:
+            raise InputError(
+                f"template is not valid Unicode (a lone surrogate at {exc.start})"
+            ) from None
         self.source = source
         pieces: list[str | int] = []  # literal text, or an index into fields
         fields: list[str] = []

@@ -57,13 +57,19 @@ def _slim(item: Item, fields: tuple[str, ...]) -> Any:
     if isinstance(item, str):
         return item
     if not isinstance(item, Mapping):
-        return repr(item)[:80]  # rejected there, as here: "must be a number or a mapping"
+        # Rejected there as here ("must be a number or a mapping"): None and numbers cross
+        # as they are, anything else as a list. Never as its repr: phonenumbers reads
+        # "b'+12125551234'" or "['+12125551234']" as a valid number.
+        return item if item is None or isinstance(item, int | float) else [repr(item)[:80]]
     keep = ("phone", *fields)
-    return {
-        k: v if v is None or isinstance(v, str | int | float) else str(v)
-        for k, v in item.items()
-        if k in keep
-    }
+    return {k: _slim_value(k, v) for k, v in item.items() if k in keep}
+
+
+def _slim_value(key: str, value: object) -> Any:
+    if value is None or isinstance(value, str | int | float):
+        return value
+    # A phone that is neither text nor a number is "no phone" here; None says so there too.
+    return None if key == "phone" else str(value)
 
 
 class _Helper:

@@ -78,3 +78,19 @@ def cluster_factory(data_dir: Path) -> Iterator[Any]:
     yield make
     for cluster in made:
         cluster.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures the long tests recorded (``record_property("figures", ...)``)."""
+    lines = [
+        f"{rep.nodeid}: {value}"
+        for key in ("passed", "failed")
+        for rep in terminalreporter.stats.get(key, [])
+        if rep.when == "call"
+        for name, value in rep.user_properties
+        if name == "figures"
+    ]
+    if lines:
+        terminalreporter.section("smsqueue figures")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -70,10 +71,13 @@ def utc_now_iso() -> str:
 class SandboxState:
     """Counters and records of one sandbox. Only touched from its event loop."""
 
-    def __init__(self, *, balance: Decimal | None) -> None:
+    def __init__(
+        self, *, balance: Decimal | None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if balance is not None and (not balance.is_finite() or balance < 0):
             raise ValueError(f"balance must be None or a finite Decimal >= 0, got {balance}")
         self.balance = balance
+        self._clock = clock  # monotonic seconds, for the in-flight integral
         # Ids must be unique across sandboxes too (a test may restart one), hence a random middle.
         self._nonce = secrets.randbits(28)
         self._serial = itertools.count(1)
@@ -83,7 +87,7 @@ class SandboxState:
         self.in_flight = dict.fromkeys(PROVIDERS, 0)
         self.peak_in_flight = dict.fromkeys(PROVIDERS, 0)
         self.in_flight_seconds = dict.fromkeys(PROVIDERS, 0.0)
-        self._since = dict.fromkeys(PROVIDERS, time.monotonic())
+        self._since = dict.fromkeys(PROVIDERS, clock())
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
         self._attempts: dict[tuple[str, str], int] = {}
         self._key_faults: dict[tuple[str, str], int] = {}
@@ -106,7 +110,7 @@ class SandboxState:
 
     def _accrue(self, provider: str, now: float | None = None) -> None:
         """Add in-flight x time since the last change to ``in_flight_seconds``."""
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         self.in_flight_seconds[provider] += self.in_flight[provider] * (now - self._since[provider])
         self._since[provider] = now
 
@@ -164,7 +168,7 @@ class SandboxState:
             for provider in counter:
                 counter[provider] = 0
         self.peak_in_flight = dict(self.in_flight)
-        now = time.monotonic()
+        now = self._clock()
         for provider in self.in_flight_seconds:
             self.in_flight_seconds[provider] = 0.0
             self._since[provider] = now
@@ -178,7 +182,7 @@ class SandboxState:
         ``in_flight_seconds`` is the integral of ``in_flight`` over ``clock`` (seconds,
         monotonic, this sandbox's own): average in flight = delta integral / delta clock.
         """
-        now = time.monotonic()
+        now = self._clock()
         for provider in self.in_flight_seconds:
             self._accrue(provider, now)
         return {
