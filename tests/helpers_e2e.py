@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import collections
+import json
 from typing import Any
+
+import redis
 
 from smsqueue import constants as c
 from smsqueue.embedded import wait_for
@@ -30,3 +33,20 @@ def wait_done(q: Any, cid: str, timeout: float) -> Any:
 def accepted_by_number(messages: list[dict[str, Any]]) -> collections.Counter[str]:
     """How many times the sandbox accepted each number."""
     return collections.Counter(m["to"] for m in messages)
+
+
+def outcomes(cl: Any, cid: str) -> dict[str, tuple[str, int]]:
+    """Number -> (state letter, attempts) for every message, read from the chunks at once."""
+    r = redis.Redis.from_url(cl.redis.url)
+    try:
+        chunks = int(r.hget(c.k_campaign(cid), "chunks") or 0)
+        out: dict[str, tuple[str, int]] = {}
+        for k in range(chunks):
+            rows = json.loads(r.get(c.k_rows(cid, k)) or b"[]")
+            states = (r.get(c.k_state(cid, k)) or b"").decode()
+            attempts = r.get(c.k_attempts(cid, k)) or b""
+            for i, row in enumerate(rows):
+                out[row[0]] = (states[i], attempts[i] if i < len(attempts) else 0)
+        return out
+    finally:
+        r.close()

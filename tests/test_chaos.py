@@ -16,7 +16,6 @@ printed at the end of the session (tests/conftest.py's terminal summary).
 from __future__ import annotations
 
 import collections
-import json
 import os
 import random
 import signal
@@ -25,7 +24,6 @@ import time
 from typing import Any
 
 import pytest
-import redis
 
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
@@ -35,29 +33,12 @@ from smsqueue.producer import SmsQueue
 from smsqueue.sandbox.faults import FaultPlan
 from smsqueue.settings import Settings
 from tests.conftest import FAST_ENV
-from tests.helpers_e2e import accepted_by_number, numbers, wait_done
+from tests.helpers_e2e import accepted_by_number, numbers, outcomes, wait_done
 
 pytestmark = pytest.mark.slow
 
 # State letters (smsqueue.constants ST_*): the terminal ones a finished campaign holds.
 SENT, FAILED, UNKNOWN = "S", "F", "U"
-
-
-def outcomes(cl: Cluster, cid: str) -> dict[str, tuple[str, int]]:
-    """Number -> (state letter, attempts) for every message, read from the chunks at once."""
-    r = redis.Redis.from_url(cl.redis.url)
-    try:
-        chunks = int(r.hget(c.k_campaign(cid), "chunks") or 0)
-        out: dict[str, tuple[str, int]] = {}
-        for k in range(chunks):
-            rows = json.loads(r.get(c.k_rows(cid, k)) or b"[]")
-            states = (r.get(c.k_state(cid, k)) or b"").decode()
-            attempts = r.get(c.k_attempts(cid, k)) or b""
-            for i, row in enumerate(rows):
-                out[row[0]] = (states[i], attempts[i] if i < len(attempts) else 0)
-        return out
-    finally:
-        r.close()
 
 
 def check_once(

@@ -10,7 +10,6 @@ every one of them.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import time
@@ -20,11 +19,11 @@ import pytest
 import redis
 
 from smsqueue import constants as c
-from smsqueue.embedded import Cluster, wait_for
+from smsqueue.embedded import wait_for
 from smsqueue.sandbox.faults import FaultPlan
 from smsqueue.sandbox.state import SandboxState
 from tests.conftest import FAST_ENV
-from tests.helpers_e2e import accepted_by_number, numbers, wait_done
+from tests.helpers_e2e import accepted_by_number, numbers, outcomes, wait_done
 
 # Short HTTP timeouts, so a hang is judged in a second; the permit lease outlives them.
 FAULT_ENV = {
@@ -35,23 +34,6 @@ FAULT_ENV = {
     "SMSQUEUE_PERMIT_SECONDS": "5",
     "SMSQUEUE_MAX_ATTEMPTS": "3",
 }
-
-
-def outcomes(cl: Cluster, cid: str) -> dict[str, tuple[str, int]]:
-    """Number -> (state letter, attempts) for every message, read from the chunks at once."""
-    r = redis.Redis.from_url(cl.redis.url)
-    try:
-        chunks = int(r.hget(c.k_campaign(cid), "chunks") or 0)
-        out: dict[str, tuple[str, int]] = {}
-        for k in range(chunks):
-            rows = json.loads(r.get(c.k_rows(cid, k)) or b"[]")
-            states = (r.get(c.k_state(cid, k)) or b"").decode()
-            attempts = r.get(c.k_attempts(cid, k)) or b""
-            for i, row in enumerate(rows):
-                out[row[0]] = (states[i], attempts[i] if i < len(attempts) else 0)
-        return out
-    finally:
-        r.close()
 
 
 def mid_of(cid: str, nums: list[str], number: str) -> str:
