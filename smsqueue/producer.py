@@ -103,11 +103,11 @@ class SmsQueue:
         With ``key``, a second call with the same key returns the first id and
         sends nothing more (for the retention time).
         """
-        self._check_campaign_args(provider, sender, tags)
+        check_campaign_args(provider, sender, tags)
         number = phone.normalise(to, region=self.settings.default_region)
         if not isinstance(text, str) or not text.strip():
             raise InputError("text is empty")
-        self._check_parts(text)
+        check_parts(text, self.settings.max_parts)
         if key is not None and (not key or len(key) > 200):
             raise InputError("key must be 1 to 200 characters")
         if key is not None:
@@ -152,7 +152,7 @@ class SmsQueue:
         fields. Bad rows are returned in ``rejected``; with ``strict`` any bad
         row rejects the whole campaign (InputError) and nothing is sent.
         """
-        self._check_campaign_args(provider, sender, tags)
+        check_campaign_args(provider, sender, tags)
         if not isinstance(text, str) or not text.strip():
             raise InputError("text is empty")
         tpl = Template(text)
@@ -218,13 +218,6 @@ class SmsQueue:
         return CampaignReceipt(
             id=cid, accepted=writer.total, rejected=rejected, duplicates=duplicates
         )
-
-    def _check_parts(self, text: str) -> None:
-        check_parts(text, self.settings.max_parts)
-
-    @staticmethod
-    def _check_campaign_args(provider: str, sender: str | None, tags: Sequence[str]) -> None:
-        check_campaign_args(provider, sender, tags)
 
     def _campaign_fields(
         self,
