@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 from smsqueue import constants as c
-from smsqueue import lua
+from smsqueue import lua, reconnect
 
 
 class ConcurrencyLimiter(Protocol):
@@ -141,15 +141,14 @@ class RedisLeaseLimiter:
             self._spawn(self._release_later(member))
 
     async def _release_later(self, member: str) -> None:
-        deadline = time.monotonic() + self._lease
-        delay = self._wake_timeout
-        while time.monotonic() < deadline:
-            await asyncio.sleep(delay)
-            try:
-                await self._release(keys=[self._key, self._wake], args=[member, self.cap])
-                return
-            except (aioredis.ConnectionError, aioredis.TimeoutError):
-                delay = min(delay * 2, 1.0)
+        await asyncio.sleep(self._wake_timeout)
+        # Past the lease the permit has expired anyway: then there is nothing to give back.
+        with contextlib.suppress(aioredis.ConnectionError, aioredis.TimeoutError):
+            await reconnect.while_unreachable(
+                lambda: self._release(keys=[self._key, self._wake], args=[member, self.cap]),
+                within=self._lease,
+                delay=self._wake_timeout,
+            )
 
     async def in_use(self) -> int:
         return int(await self._client.zcount(self._key, time.time(), "+inf"))

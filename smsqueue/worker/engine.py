@@ -26,7 +26,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from smsqueue import constants as c
-from smsqueue import faultpoints, lua, redisconn, segments
+from smsqueue import faultpoints, lua, reconnect, redisconn, segments
 from smsqueue.errors import ProviderError
 from smsqueue.limiter import ConcurrencyLimiter, NoLimit, RedisLeaseLimiter
 from smsqueue.metrics import Histograms
@@ -220,17 +220,9 @@ class Engine:
         Its effects are the truth about messages already sent (an answer, a release);
         once the lease is out the sweeper has judged them, and the error goes on.
         """
-        deadline = time.monotonic() + self.settings.lease_seconds
-        delay = 0.05
-        while True:
-            try:
-                return await script(args=args)
-            except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("redis unreachable, retrying", error=type(exc).__name__, wait=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        return await reconnect.while_unreachable(
+            lambda: script(args=args), within=self.settings.lease_seconds
+        )
 
     def fault(self, point: str) -> None:
         """A crash window for tests (smsqueue.faultpoints); nothing unless armed."""
