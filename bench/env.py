@@ -12,10 +12,10 @@ import redis
 
 from bench import procs
 from bench.peer_side import PeerPool
-from smsqueue import constants as c
-from smsqueue.embedded import Cluster
-from smsqueue.metrics import BUCKETS, _le
-from smsqueue.producer import SmsQueue
+from smsqueue.intake.producer import SmsQueue
+from smsqueue.store import keys
+from smsqueue.store.histograms import BUCKETS, le
+from smsqueue.testing.embedded import Cluster
 
 # Both systems log warnings only: smsqueue's per-send line and Celery's per-task
 # "succeeded" line are INFO, and a benchmark should not measure log formatting.
@@ -129,18 +129,18 @@ class BenchEnv:
 
     def histogram(self, name: str, provider: str) -> tuple[float, float]:
         """(count, sum) of one of smsqueue's histograms in Redis (``smsq:hist:*``)."""
-        raw = self.redis.hgetall(c.k_histogram(name, provider))
-        count = sum(float(raw.get(_le(b), 0)) for b in BUCKETS)
+        raw = self.redis.hgetall(keys.k_histogram(name, provider))
+        count = sum(float(raw.get(le(b), 0)) for b in BUCKETS)
         return count, float(raw.get("sum", 0))
 
     def drop_campaign(self, cid: str) -> None:
         """Delete a campaign's keys and pending entries (housekeeping between runs)."""
         r = self.redis
-        chunks = int(r.hget(c.k_campaign(cid), "chunks") or 0)
-        keys = list(r.scan_iter(match=f"{c.k_campaign(cid)}*", count=10_000))
-        for j in range(0, len(keys), 1000):
-            r.delete(*keys[j : j + 1000])  # not UNLINK: memory figures must not lag
+        chunks = int(r.hget(keys.k_campaign(cid), "chunks") or 0)
+        found = list(r.scan_iter(match=f"{keys.k_campaign(cid)}*", count=10_000))
+        for j in range(0, len(found), 1000):
+            r.delete(*found[j : j + 1000])  # not UNLINK: memory figures must not lag
         members = [f"{cid}:{k}" for k in range(chunks)]
         for j in range(0, len(members), 1000):
-            r.zrem(c.K_PENDING, *members[j : j + 1000])
-        r.zrem(c.K_CAMPAIGNS, cid)
+            r.zrem(keys.K_PENDING, *members[j : j + 1000])
+        r.zrem(keys.K_CAMPAIGNS, cid)

@@ -17,6 +17,7 @@ from bench.env import BenchEnv
 from bench.numbers import numbers
 from bench.results import Capacity, RunOut
 from smsqueue import constants as c
+from smsqueue.store import keys
 
 TEXT = "Your order has shipped. Reply STOP to opt out."
 
@@ -80,7 +81,7 @@ def ours_campaign(env: BenchEnv, n: int, provider: str, *, timeout: float) -> Ru
     rc = env.q.send_campaign(numbers(n), text=TEXT, provider=provider)
     enqueued = time.perf_counter() - t0
     done = procs.until(
-        lambda: env.q.campaign(rc.id).status == c.CAMPAIGN_DONE, timeout=timeout, interval=0.05
+        lambda: env.q.campaign(rc.id).status == keys.CAMPAIGN_DONE, timeout=timeout, interval=0.05
     )
     cpu = meter.stop()
     camp = env.q.campaign(rc.id)

@@ -2,7 +2,7 @@
 
 Number ``j`` is ``+1 <area> <exchange> <j % 10000>``: each block of 10,000
 has its own area code, so a campaign spans many area codes as real lists do.
-Every prefix is checked with ``smsqueue.phone.normalise`` before use.
+Every prefix is checked with ``smsqueue.sms.phone.normalise`` before use.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import functools
 import itertools
 from collections.abc import Iterator
 
-from smsqueue import phone
 from smsqueue.errors import InvalidPhoneNumber
+from smsqueue.sms import phone
 
 BLOCK = 10_000
 PROBE_BASE = 50_000_000  # single-send probes use numbers far from any campaign's

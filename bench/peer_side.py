@@ -12,7 +12,7 @@ import redis
 
 from bench import peer, procs
 from bench.config import ROOT
-from smsqueue import phone
+from smsqueue.sms import phone
 
 
 class PeerPool:

@@ -17,10 +17,11 @@ from bench.env import BenchEnv
 from bench.measure import accepted_epoch
 from bench.numbers import probe_numbers
 from smsqueue import constants as c
-from smsqueue.producer import parse_message_id
+from smsqueue.intake.producer import parse_message_id
+from smsqueue.store import keys
 
 PROBE_TEXT = "Your code is 424242"
-_DONE = (c.ST_SENT, c.ST_FAILED, c.ST_UNKNOWN, c.ST_CANCELLED)
+_DONE = (keys.ST_SENT, keys.ST_FAILED, keys.ST_UNKNOWN, keys.ST_CANCELLED)
 
 
 @dataclass(slots=True)
@@ -62,12 +63,12 @@ class _Poller:
                 pipe = r.pipeline(transaction=False)
                 for p in live:
                     cid, k, i = parse_message_id(p.mid)
-                    pipe.getrange(c.k_state(cid, k), i, i)
+                    pipe.getrange(keys.k_state(cid, k), i, i)
                 now = time.time()
                 for p, st in zip(live, pipe.execute(), strict=True):
-                    if st in (c.ST_CLAIMED, c.ST_INFLIGHT, *_DONE) and math.isnan(p.claimed):
+                    if st in (keys.ST_CLAIMED, keys.ST_INFLIGHT, *_DONE) and math.isnan(p.claimed):
                         p.claimed = now
-                    if st in (c.ST_INFLIGHT, *_DONE) and math.isnan(p.in_flight):
+                    if st in (keys.ST_INFLIGHT, *_DONE) and math.isnan(p.in_flight):
                         p.in_flight = now
                     if st in _DONE:
                         p.arrived = -1.0  # settled; the sandbox says when it arrived

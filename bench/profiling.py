@@ -85,7 +85,7 @@ GROUPS = {
     "logging (structlog, logging)": ("structlog", "stdlib:logging"),
     "JSON": ("stdlib:json",),
     "event loop and socket I/O (asyncio, uvloop, selectors)": (
-        "uvloop", "stdlib:asyncio", "stdlib:selectors", "smsqueue.worker.runtime",
+        "uvloop", "stdlib:asyncio", "stdlib:selectors", "smsqueue.delivery.runtime",
     ),
     "sockets and threads (stdlib)": ("stdlib:socket", "stdlib:threading", "stdlib:ssl"),
     "HTTP server parsing (httptools)": ("httptools",),
@@ -97,7 +97,7 @@ def group(pkg: str) -> str:
     for name, members in GROUPS.items():
         if pkg in members:
             return name
-    if pkg.startswith("smsqueue.sandbox"):
+    if pkg.startswith("smsqueue.testing.sandbox"):
         return "smsqueue sandbox"
     if pkg.startswith(("smsqueue.", "workers.")):
         return "smsqueue (own code)"

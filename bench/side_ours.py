@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from bench import measure, probes, procs
 from bench.results import Enqueue, Latency, Throughput
 from smsqueue import constants as c
+from smsqueue.store import keys
 
 if TYPE_CHECKING:
     from bench.runner import Runner
@@ -105,7 +106,7 @@ def behind_backlog(r: Runner, cid: str) -> None:
     r.say("  cancelling the backlog")
     env.q.cancel(cid)
     env.redis.delete(c.bulk_queue(c.WOOXY))
-    procs.until(lambda: env.redis.zcard(c.K_LEASES) == 0, timeout=60)
+    procs.until(lambda: env.redis.zcard(keys.K_LEASES) == 0, timeout=60)
     env.drop_campaign(cid)
 
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from smsqueue.producer import SmsQueue
+    from smsqueue.intake.producer import SmsQueue
 
 __all__ = ["SmsQueue", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "SmsQueue":
-        from smsqueue.producer import SmsQueue
+        from smsqueue.intake.producer import SmsQueue
 
         return SmsQueue
     raise AttributeError(f"module 'smsqueue' has no attribute {name!r}")

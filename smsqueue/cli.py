@@ -22,15 +22,16 @@ import redis
 import typer
 
 from smsqueue import constants as c
-from smsqueue import logs
 from smsqueue import settings as settings_mod
 from smsqueue.errors import ConfigError, InputError, NotFound, SmsQueueError
+from smsqueue.operations import logs
+from smsqueue.store import keys
 
 if TYPE_CHECKING:
-    from smsqueue.csvin import BadRow, CsvSource
+    from smsqueue.intake.csvfile import BadRow, CsvSource
+    from smsqueue.intake.producer import SmsQueue
     from smsqueue.models import CampaignStatus
-    from smsqueue.producer import SmsQueue
-    from smsqueue.template import Template
+    from smsqueue.sms.template import Template
 
 app = typer.Typer(
     name="smsqueue",
@@ -101,8 +102,8 @@ def worker(
 @app.command()
 def scheduler() -> None:
     """Run the scheduler and sweeper in the foreground (several may run at once)."""
-    from smsqueue.celeryapp import make_app
-    from smsqueue.scheduler import Scheduler
+    from smsqueue.operations.scheduler import Scheduler
+    from smsqueue.store.signals import make_app
 
     settings = settings_mod.load()
     logs.configure(level=settings.log_level, json=settings.log_json)
@@ -117,7 +118,7 @@ def metrics(
     address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
 ) -> None:
     """Serve Prometheus metrics for the whole pool (read from Redis) until stopped."""
-    from smsqueue import metrics as metrics_mod
+    from smsqueue.operations import metrics as metrics_mod
 
     settings = settings_mod.load()
     logs.configure(level=settings.log_level, json=settings.log_json)
@@ -138,8 +139,8 @@ def flower(
     port: Annotated[int | None, typer.Option(help="Port (default: SMSQUEUE_FLOWER_PORT).")] = None,
 ) -> None:
     """Run Flower on the broker; off loopback only with SMSQUEUE_FLOWER_USER/PASSWORD."""
-    from smsqueue import flower as flower_mod
     from smsqueue.errors import ConfigError
+    from smsqueue.operations import flower as flower_mod
 
     try:
         settings = settings_mod.load()
@@ -157,7 +158,7 @@ def flower(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def sandbox(ctx: typer.Context) -> None:
     """Run the provider sandbox (options: smsqueue sandbox --help-sandbox)."""
-    from smsqueue.sandbox.cli import main as sandbox_main
+    from smsqueue.testing.sandbox.cli import main as sandbox_main
 
     args = ["--help" if a == "--help-sandbox" else a for a in ctx.args]
     sandbox_main(args)
@@ -175,7 +176,7 @@ def demo(
     """Start everything on this machine and send a sample campaign on both providers."""
     import shutil
 
-    from smsqueue import demo as demo_mod
+    from smsqueue.testing import demo as demo_mod
 
     shutil.rmtree(data, ignore_errors=True)  # a demo starts from nothing
     port = None if no_flower else flower_port
@@ -209,8 +210,8 @@ def send(
     as_json: JsonOpt = False,
 ) -> None:
     """Enqueue one message; prints its id."""
-    from smsqueue.producer import SmsQueue
-    from smsqueue.rows import check_campaign_args
+    from smsqueue.intake.producer import SmsQueue
+    from smsqueue.intake.rows import check_campaign_args
 
     settings = settings_mod.load()
     check_campaign_args(provider, sender, tag or ())
@@ -230,7 +231,7 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a message (by id or smsid) or a campaign."""
-    from smsqueue.producer import SmsQueue
+    from smsqueue.intake.producer import SmsQueue
 
     q = SmsQueue.from_env()
     found: Any
@@ -254,7 +255,7 @@ def cancel(
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel a message or campaign: nothing not yet handed to a provider will be sent."""
-    from smsqueue.producer import SmsQueue
+    from smsqueue.intake.producer import SmsQueue
 
     report = SmsQueue.from_env().cancel(id)
     emit({**asdict(report), "note": report.note}, as_json, lambda: typer.echo(report.note))
@@ -266,7 +267,7 @@ def pause(
     as_json: JsonOpt = False,
 ) -> None:
     """Pause a campaign: it sends nothing more and keeps its place."""
-    from smsqueue.producer import SmsQueue
+    from smsqueue.intake.producer import SmsQueue
 
     st = SmsQueue.from_env().pause(id)
     emit(asdict(st), as_json, lambda: typer.echo(f"campaign {id} is {st.status}: {_counts(st)}"))
@@ -278,7 +279,7 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Resume a paused campaign from where it stopped."""
-    from smsqueue.producer import SmsQueue
+    from smsqueue.intake.producer import SmsQueue
 
     st = SmsQueue.from_env().resume(id)
     emit(asdict(st), as_json, lambda: typer.echo(f"campaign {id} is {st.status}: {_counts(st)}"))
@@ -309,10 +310,10 @@ def campaign(
     as_json: JsonOpt = False,
 ) -> None:
     """Send a text to every row of a CSV file (streamed), personalised from its columns."""
-    from smsqueue.csvin import BadRow, CsvSource
-    from smsqueue.producer import SmsQueue
-    from smsqueue.rows import check_campaign_args
-    from smsqueue.template import Template
+    from smsqueue.intake.csvfile import BadRow, CsvSource
+    from smsqueue.intake.producer import SmsQueue
+    from smsqueue.intake.rows import check_campaign_args
+    from smsqueue.sms.template import Template
 
     if dry_run and wait:
         fail("--wait cannot go with --dry-run: a dry run enqueues nothing", 2)
@@ -382,7 +383,7 @@ def campaign(
     final = wait_for_campaign(q, rc.id, progress=not as_json)
     data["final"] = asdict(final)
     emit(data, as_json, lambda: typer.echo(_summary(final)))
-    if final.status != c.CAMPAIGN_DONE:
+    if final.status != keys.CAMPAIGN_DONE:
         raise typer.Exit(1)
 
 
@@ -403,7 +404,7 @@ def failed(
     as_json: JsonOpt = False,
 ) -> None:
     """List a campaign's failed and unknown messages with reasons; --retry sends them again."""
-    from smsqueue.producer import SmsQueue
+    from smsqueue.intake.producer import SmsQueue
 
     if include_unknown and not retry:
         fail("--include-unknown goes with --retry", 2)
@@ -563,9 +564,9 @@ def dry_run_check(
     source: CsvSource, tpl: Template, *, provider: str, settings: settings_mod.Settings
 ) -> DryRun:
     """Validate and price every row as ``send_campaign`` would, touching no Redis."""
-    from smsqueue import segments
-    from smsqueue.csvin import BadRow
-    from smsqueue.rows import ROW_ERRORS, raw_number, rejection_reason, validate_row
+    from smsqueue.intake.csvfile import BadRow
+    from smsqueue.intake.rows import ROW_ERRORS, raw_number, rejection_reason, validate_row
+    from smsqueue.sms import segments
 
     price = settings.wooxy_price if provider == c.WOOXY else settings.voip_price
     report = DryRun(price=price)
@@ -630,8 +631,8 @@ def wait_for_campaign(
                 rate = (done - d0) / (now - t0) if now > t0 else 0.0
                 left = st.total - done
                 eta = _duration(left / rate) if rate > 0 else ("0:00:00" if not left else "-:--:--")
-                what = "sending" if st.status == c.CAMPAIGN_ACTIVE else st.status
-                if st.status == c.CAMPAIGN_ACTIVE and n["scheduled"] and st.send_at:
+                what = "sending" if st.status == keys.CAMPAIGN_ACTIVE else st.status
+                if st.status == keys.CAMPAIGN_ACTIVE and n["scheduled"] and st.send_at:
                     what = f"scheduled {_iso(st.send_at)}"
                 if st.provider_paused:
                     what = f"{st.provider} paused: {st.provider_paused}"
@@ -639,7 +640,7 @@ def wait_for_campaign(
                     task, description=what, total=st.total, completed=done, sent=n["sent"],
                     failed=n["failed"] + n["unknown"], rate=max(rate, 0.0), eta=eta,
                 )  # fmt: skip
-                if st.status in (c.CAMPAIGN_DONE, c.CAMPAIGN_CANCELLED):
+                if st.status in (keys.CAMPAIGN_DONE, keys.CAMPAIGN_CANCELLED):
                     return st
                 time.sleep(poll)
     except KeyboardInterrupt:

@@ -129,7 +129,8 @@ class Settings(BaseSettings):
         description="IANA zone (e.g. Europe/Paris) for naive send_at times; unset: refuse them.",
     )
     fault_point: str | None = Field(
-        None, description="Tests only: a smsqueue.faultpoints name where a worker kills itself."
+        None,
+        description="Tests only: a smsqueue.delivery.faultpoints name where a worker kills itself.",
     )
     fault_once: str | None = Field(
         None, description="Tests only: marker file so the fault point fires once in all."
@@ -179,10 +180,8 @@ class Settings(BaseSettings):
     @field_validator("fault_point")
     @classmethod
     def _point(cls, value: str | None) -> str | None:
-        from smsqueue.faultpoints import POINTS
-
-        if value and value not in POINTS:
-            raise ValueError(f"must be one of {', '.join(POINTS)}")
+        if value and value not in c.FAULT_POINTS:
+            raise ValueError(f"must be one of {', '.join(c.FAULT_POINTS)}")
         return value or None
 
     @field_validator("log_level")

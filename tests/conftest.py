@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from smsqueue import settings as settings_mod
-from smsqueue.embedded import Cluster
-from smsqueue.redis_server import RedisServer
+from smsqueue.testing.embedded import Cluster
+from smsqueue.testing.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ from typing import Any
 import redis
 
 from smsqueue import constants as c
-from smsqueue.embedded import wait_for
+from smsqueue.store import keys
+from smsqueue.testing.embedded import wait_for
 
 
 def numbers(prefix: str, n: int) -> list[str]:
@@ -39,12 +40,12 @@ def outcomes(cl: Any, cid: str) -> dict[str, tuple[str, int]]:
     """Number -> (state letter, attempts) for every message, read from the chunks at once."""
     r = redis.Redis.from_url(cl.redis.url)
     try:
-        chunks = int(r.hget(c.k_campaign(cid), "chunks") or 0)
+        chunks = int(r.hget(keys.k_campaign(cid), "chunks") or 0)
         out: dict[str, tuple[str, int]] = {}
         for k in range(chunks):
-            rows = json.loads(r.get(c.k_rows(cid, k)) or b"[]")
-            states = (r.get(c.k_state(cid, k)) or b"").decode()
-            attempts = r.get(c.k_attempts(cid, k)) or b""
+            rows = json.loads(r.get(keys.k_rows(cid, k)) or b"[]")
+            states = (r.get(keys.k_state(cid, k)) or b"").decode()
+            attempts = r.get(keys.k_attempts(cid, k)) or b""
             for i, row in enumerate(rows):
                 out[row[0]] = (states[i], attempts[i] if i < len(attempts) else 0)
         return out

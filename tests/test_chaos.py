@@ -27,11 +27,12 @@ import pytest
 
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
-from smsqueue.celeryapp import make_app, publish_chunk
-from smsqueue.embedded import Cluster, wait_for
-from smsqueue.producer import SmsQueue
-from smsqueue.sandbox.faults import FaultPlan
+from smsqueue.intake.producer import SmsQueue
 from smsqueue.settings import Settings
+from smsqueue.store import keys
+from smsqueue.store.signals import make_app, publish_chunk
+from smsqueue.testing.embedded import Cluster, wait_for
+from smsqueue.testing.sandbox.faults import FaultPlan
 from tests.conftest import FAST_ENV
 from tests.helpers_e2e import accepted_by_number, numbers, outcomes, wait_done
 
@@ -310,8 +311,8 @@ def test_every_signal_tripled_and_two_schedulers_send_each_message_once(
     # were tried twice, the second time from the due set, through one of the schedulers.
     for number, (_, attempts) in outcomes(cl, rc_w.id).items():
         assert attempts == (2 if plan.pick(number, 0) else 1), number
-    retried = int(base.redis.hget(c.k_stats(c.WOOXY), "retried") or 0)
-    retried += int(base.redis.hget(c.k_stats(c.VOIP), "retried") or 0)
+    retried = int(base.redis.hget(keys.k_stats(c.WOOXY), "retried") or 0)
+    retried += int(base.redis.hget(keys.k_stats(c.VOIP), "retried") or 0)
     figures = (
         f"messages={len(wooxy_nums) + len(voip_nums)} sent_once={len(seen)} duplicates=0"
         f" signals_published={tripler.published + extra['signals']} schedulers=2"

@@ -23,11 +23,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from smsqueue import constants as c
 from smsqueue.cli import main, parse_at
 from smsqueue.errors import InputError
-from smsqueue.producer import SmsQueue
+from smsqueue.intake.producer import SmsQueue
 from smsqueue.settings import Settings
+from smsqueue.store import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 BOM = b"\xef\xbb\xbf"
@@ -154,7 +154,7 @@ def test_campaign_from_csv_enqueues_the_right_rows(
     ]
     assert "too many fields" in data["rejected"][0]["reason"]
     assert "invalid number" in data["rejected"][1]["reason"]
-    rows = json.loads(raw.get(c.k_rows(data["id"], 0)) or "[]")
+    rows = json.loads(raw.get(keys.k_rows(data["id"], 0)) or "[]")
     assert rows == [
         ["+12125550101", "Ann, Jr."],
         ["+12125550102", 'Bo "B" Smith'],
@@ -241,7 +241,7 @@ def test_campaign_with_sender_and_tags(
         "--sender", "Shop", "--tag", "a", "--tag", "b", "--json",
     )  # fmt: skip
     assert r.code == 0, r.err
-    meta = raw.hgetall(c.k_campaign(r.json()["id"]))
+    meta = raw.hgetall(keys.k_campaign(r.json()["id"]))
     assert meta["sender"] == "Shop"
     assert json.loads(meta["tags"]) == ["a", "b"]
 

@@ -1,4 +1,4 @@
-"""smsqueue.csvin: reading recipients from CSV files, streamed, with every error named."""
+"""smsqueue.intake.csvfile: reading recipients from CSV files, streamed, with every error named."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smsqueue.csvin import BadRow, CsvError, CsvSource
+from smsqueue.intake.csvfile import BadRow, CsvError, CsvSource
 
 
 def write(tmp_path: Path, data: bytes | str, name: str = "in.csv") -> Path:

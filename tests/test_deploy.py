@@ -37,10 +37,10 @@ import redis
 import yaml
 
 from smsqueue.cli import app as cli_app
-from smsqueue.embedded import wait_for
-from smsqueue.flower import REFUSED_EXIT
-from smsqueue.redis_server import find_binary, free_port
+from smsqueue.operations.flower import REFUSED_EXIT
 from smsqueue.settings import Settings
+from smsqueue.testing.embedded import wait_for
+from smsqueue.testing.redis_server import find_binary, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -409,7 +409,8 @@ def test_dockerfile_runs_as_a_non_root_user() -> None:
     assert user not in {"root", "0"}
     assert lines[-2:] == ['ENTRYPOINT ["smsqueue"]', 'CMD ["--help"]']
     ignore = [
-        line for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+        line
+        for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
         if line and not line.startswith("#")
     ]
     assert ignore[0] == "*" and "!smsqueue/" in ignore and "!workers/" in ignore
@@ -464,7 +465,8 @@ def test_python_services_run_under_memory_deny_write_execute(
 
         assert wait_for(up, timeout=60) and flower.poll() is None, log.read_text()
         stack = (
-            "import asyncio, httpx, workers.tasks, smsqueue.metrics, smsqueue.worker.engine\n"
+            "import asyncio, httpx, workers.tasks, smsqueue.operations.metrics\n"
+            "import smsqueue.delivery.engine\n"
             "async def main():\n"
             "    async with httpx.AsyncClient() as c:\n"
             f"        assert (await c.get({url!r})).status_code == 200\n"

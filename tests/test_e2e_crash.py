@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from smsqueue import constants as c
-from smsqueue.embedded import wait_for
+from smsqueue.testing.embedded import wait_for
 from tests.conftest import FAST_ENV
 from tests.helpers_e2e import accepted_by_number, mids, numbers, wait_done
 

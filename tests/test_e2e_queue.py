@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from smsqueue import constants as c
-from smsqueue.celeryapp import publish_chunk
-from smsqueue.embedded import wait_for
+from smsqueue.store.signals import publish_chunk
+from smsqueue.testing.embedded import wait_for
 from tests.helpers_e2e import accepted_by_number, mids, numbers, wait_done
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from smsqueue import constants as c
-from smsqueue.embedded import wait_for
+from smsqueue.testing.embedded import wait_for
 from tests.helpers_e2e import accepted_by_number, numbers, wait_done
 
 pytestmark = pytest.mark.slow

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from smsqueue import constants as c
-from smsqueue.producer import SmsQueue
-from smsqueue.sandbox import FaultPlan, SandboxConfig, SandboxThread
-from smsqueue.scheduler import Scheduler
+from smsqueue.delivery.engine import Engine
+from smsqueue.intake.producer import SmsQueue
+from smsqueue.operations.scheduler import Scheduler
 from smsqueue.settings import Settings
-from smsqueue.worker.engine import Engine
+from smsqueue.store import keys
+from smsqueue.testing.sandbox import FaultPlan, SandboxConfig, SandboxThread
 
 NAMES = ["Ann", "Bob", "Cid", "Dee", "Eve", "Fay", "Gus", "Hal", "Ida", "Jon", "Kim", "Lou"]
 
@@ -68,7 +69,7 @@ class World:
         return list(dict.fromkeys(new))
 
     def open_count(self, *cids: str) -> int:
-        return sum(self.queue.campaign(cid).status != c.CAMPAIGN_DONE for cid in cids)
+        return sum(self.queue.campaign(cid).status != keys.CAMPAIGN_DONE for cid in cids)
 
     async def drain(self, *engines: Engine, cids: list[str], limit: float = 30.0) -> None:
         """Handle every signal (round-robin over ``engines``) until the campaigns are done."""
@@ -183,7 +184,7 @@ def test_every_message_is_sent_once_with_its_own_text(world_factory: Any) -> Non
     assert texts[numbers(1, 900)[0]] == "Code {1234} and {{x}}"  # sent as written
     assert all(m.tags == ("promo",) for m in got if m.to != numbers(1, 900)[0])
     camp = w.queue.campaign(receipt.id)
-    assert camp.status == c.CAMPAIGN_DONE
+    assert camp.status == keys.CAMPAIGN_DONE
     assert camp.counts["sent"] == camp.total == 20
     assert sum(camp.counts.values()) == camp.total
     assert_status_and_result_agree(w, receipt.id, 20, 8)
@@ -270,7 +271,7 @@ def test_blacklisted_number_fails_after_one_attempt(world_factory: Any) -> None:
     camp = w.queue.campaign(receipt.id)
     assert camp.counts["sent"] == 4
     assert camp.counts["failed"] == 1
-    assert camp.status == c.CAMPAIGN_DONE
+    assert camp.status == keys.CAMPAIGN_DONE
 
 
 def test_a_hung_request_ends_unknown_and_is_never_resent(world_factory: Any) -> None:
@@ -302,7 +303,7 @@ def test_a_hung_request_ends_unknown_and_is_never_resent(world_factory: Any) -> 
         assert st.error is not None and "AmbiguousError" in st.error
     camp = w.queue.campaign(receipt.id)
     assert camp.counts["unknown"] == 3
-    assert camp.status == c.CAMPAIGN_DONE
+    assert camp.status == keys.CAMPAIGN_DONE
 
 
 def test_no_balance_pauses_the_provider_and_keeps_the_messages(world_factory: Any) -> None:
@@ -322,7 +323,7 @@ def test_no_balance_pauses_the_provider_and_keeps_the_messages(world_factory: An
             camp = w.queue.campaign(receipt.id)
             assert camp.counts["queued"] == 6
             assert camp.counts["failed"] == 0
-            assert camp.status == c.CAMPAIGN_ACTIVE
+            assert camp.status == keys.CAMPAIGN_ACTIVE
             assert camp.provider_paused is not None
             assert "Insufficient balance" in camp.provider_paused
             # The re-signalled chunk is refused while the circuit is open.

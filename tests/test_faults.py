@@ -19,9 +19,10 @@ import pytest
 import redis
 
 from smsqueue import constants as c
-from smsqueue.embedded import wait_for
-from smsqueue.sandbox.faults import FaultPlan
-from smsqueue.sandbox.state import SandboxState
+from smsqueue.store import keys
+from smsqueue.testing.embedded import wait_for
+from smsqueue.testing.sandbox.faults import FaultPlan
+from smsqueue.testing.sandbox.state import SandboxState
 from tests.conftest import FAST_ENV
 from tests.helpers_e2e import accepted_by_number, numbers, outcomes, wait_done
 
@@ -164,7 +165,7 @@ def test_provider_faults_end_exactly_as_the_fault_plan_says(
 
 def permits(r: redis.Redis) -> dict[str, float]:
     """Wooxy permits in Redis: member -> lease expiry (Redis clock)."""
-    return {m.decode(): s for m, s in r.zrange(c.k_permits(c.WOOXY), 0, -1, withscores=True)}
+    return {m.decode(): s for m, s in r.zrange(keys.k_permits(c.WOOXY), 0, -1, withscores=True)}
 
 
 def redis_now(r: redis.Redis) -> float:
@@ -214,7 +215,7 @@ def test_wooxy_cap_holds_with_many_senders_killed_holders_and_varying_latency(
             end = cl.sandbox.state()  # from here on there is less work than the cap
             end_at = redis_now(r)
         if end is None:
-            leased.append(r.zcount(c.k_permits(c.WOOXY), redis_now(r), "+inf"))
+            leased.append(r.zcount(keys.k_permits(c.WOOXY), redis_now(r), "+inf"))
         if left == 0 and not inspections and not watching:
             break
         if kills < 3 and left >= 100 and now - t0 > 5 + 10 * kills:

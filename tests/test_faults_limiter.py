@@ -10,8 +10,9 @@ import redis
 import redis.asyncio as aioredis
 
 from smsqueue import constants as c
-from smsqueue.limiter import RedisLeaseLimiter
-from smsqueue.redis_server import RedisServer
+from smsqueue.delivery.limiter import RedisLeaseLimiter
+from smsqueue.store import keys
+from smsqueue.testing.redis_server import RedisServer
 
 
 def test_a_release_while_redis_is_down_does_not_raise_and_returns_the_permit_later(
@@ -20,7 +21,7 @@ def test_a_release_while_redis_is_down_does_not_raise_and_returns_the_permit_lat
     """Redis killed while a permit is held: release() returns; the permit is back after restart."""
     server = RedisServer(data_dir=tmp_path / "redis").start()
     sync = redis.Redis.from_url(server.url)
-    key = c.k_permits(c.WOOXY)
+    key = keys.k_permits(c.WOOXY)
 
     async def scenario() -> None:
         client = aioredis.Redis.from_url(server.url)

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from smsqueue.embedded import wait_for
-from smsqueue.flower import REFUSED_EXIT, FlowerRefused, is_loopback, plan
-from smsqueue.redis_server import free_port
+from smsqueue.operations.flower import REFUSED_EXIT, FlowerRefused, is_loopback, plan
+from smsqueue.testing.embedded import wait_for
+from smsqueue.testing.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = "ops"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from smsqueue import constants as c
-from smsqueue.celeryapp import celery_config
 from smsqueue.errors import ConfigError
 from smsqueue.settings import Settings, load
+from smsqueue.store.signals import celery_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = [p for d in ("smsqueue", "workers") for p in (ROOT / d).rglob("*.py")]

@@ -14,7 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from smsqueue import constants as c
-from smsqueue.limiter import ConcurrencyLimiter, MemoryLimiter, RedisLeaseLimiter
+from smsqueue.delivery.limiter import ConcurrencyLimiter, MemoryLimiter, RedisLeaseLimiter
+from smsqueue.store import keys
 
 Make = Callable[..., Awaitable[ConcurrencyLimiter]]
 Kit = Callable[[], Any]  # returns an async context manager yielding Make
@@ -316,8 +317,8 @@ def test_release_wakes_a_blocked_waiter_through_the_wake_list(redis_url: str) ->
                 await holder.release(permit)
                 got = await asyncio.wait_for(waiter, 10)
                 assert got is not None
-                assert await probe.zcard(c.k_permits(c.WOOXY)) == 1
-                assert await probe.llen(c.k_permit_wake(c.WOOXY)) == 0  # the token was taken
+                assert await probe.zcard(keys.k_permits(c.WOOXY)) == 1
+                assert await probe.llen(keys.k_permit_wake(c.WOOXY)) == 0  # the token was taken
             finally:
                 await probe.aclose()
 
@@ -336,7 +337,7 @@ def test_wake_tokens_do_not_pile_up(redis_url: str) -> None:
                 await limiter.release(p)
             probe = aioredis.Redis.from_url(redis_url, decode_responses=True)
             try:
-                assert await probe.llen(c.k_permit_wake(c.WOOXY)) <= 2
+                assert await probe.llen(keys.k_permit_wake(c.WOOXY)) <= 2
             finally:
                 await probe.aclose()
 

@@ -12,7 +12,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from smsqueue import logs
+from smsqueue.operations import logs
 
 NUMBER = "+12125551234"
 MASKED = "+121*****234"

@@ -11,11 +11,11 @@ import pytest
 import redis
 
 from smsqueue import constants as c
-from smsqueue import lua
-from smsqueue.producer import SmsQueue
+from smsqueue.intake.producer import SmsQueue
 from smsqueue.settings import Settings
+from smsqueue.store import keys, lua
 
-P = c.KEY_PREFIX
+P = keys.KEY_PREFIX
 NUMBERS = ["+12025550101", "+12025550102", "+12025550103", "+12025550104"]
 FAR_FUTURE = 4_000_000_000.0
 TTL = 3600
@@ -99,19 +99,19 @@ def cid(settings: Settings) -> str:
 
 
 def state(client: redis.Redis, cid: str, k: int = 0) -> str:
-    return str(client.get(c.k_state(cid, k)) or "")
+    return str(client.get(keys.k_state(cid, k)) or "")
 
 
 def check(client: redis.Redis, cid: str) -> dict[str, int]:
     """Counts agree with the state bytes and sum to the total; 'open' counts the live ones."""
-    meta = client.hgetall(c.k_campaign(cid))
-    raw = client.hgetall(c.k_counts(cid))
-    counts = {name: int(raw.get(name, 0)) for name in c.STATUSES}
+    meta = client.hgetall(keys.k_campaign(cid))
+    raw = client.hgetall(keys.k_counts(cid))
+    counts = {name: int(raw.get(name, 0)) for name in keys.STATUSES}
     total = int(meta["total"])
     assert sum(counts.values()) == total
     states = "".join(state(client, cid, k) for k in range(int(meta["chunks"])))
     assert len(states) == total
-    from_bytes = Counter(c.PUBLIC_STATUS[b] for b in states)
+    from_bytes = Counter(keys.PUBLIC_STATUS[b] for b in states)
     assert {n: v for n, v in counts.items() if v} == dict(from_bytes)
     live = sum(1 for b in states if b in "qwscf")
     assert int(meta["open"]) == live
@@ -125,7 +125,7 @@ def test_claim_marks_queued_as_claimed(client: redis.Redis, scripts: Scripts, ci
     assert state(client, cid) == "cccc"
     assert check(client, cid)["sending"] == 4
     assert client.hget(f"{P}owners", f"{cid}:0") == "A"
-    assert client.zscore(c.K_LEASES, f"{cid}:0") is not None
+    assert client.zscore(keys.K_LEASES, f"{cid}:0") is not None
 
 
 def test_second_owner_gets_nothing_while_the_lease_stands(
@@ -142,12 +142,12 @@ def test_second_owner_gets_nothing_while_the_lease_stands(
 def test_renew_keeps_only_the_owners_lease(client: redis.Redis, scripts: Scripts, cid: str) -> None:
     """RENEW extends the owner's lease and reports a chunk it does not own as lost."""
     scripts.claim(cid, "A", lease=5)
-    before = client.zscore(c.K_LEASES, f"{cid}:0")
+    before = client.zscore(keys.K_LEASES, f"{cid}:0")
     assert scripts.renew("A", f"{cid}:0", lease=100) == []
-    after = client.zscore(c.K_LEASES, f"{cid}:0")
+    after = client.zscore(keys.K_LEASES, f"{cid}:0")
     assert before is not None and after is not None and after > before
     assert scripts.renew("B", f"{cid}:0", lease=1000) == [f"{cid}:0"]
-    assert client.zscore(c.K_LEASES, f"{cid}:0") == after
+    assert client.zscore(keys.K_LEASES, f"{cid}:0") == after
 
 
 def test_start_only_for_the_owner(client: redis.Redis, scripts: Scripts, cid: str) -> None:
@@ -161,13 +161,13 @@ def test_start_only_for_the_owner(client: redis.Redis, scripts: Scripts, cid: st
     assert check(client, cid)["sending"] == 4
 
 
-@pytest.mark.parametrize("status", [c.CAMPAIGN_PAUSED, c.CAMPAIGN_CANCELLED])
+@pytest.mark.parametrize("status", [keys.CAMPAIGN_PAUSED, keys.CAMPAIGN_CANCELLED])
 def test_start_and_claim_refused_when_the_campaign_is_stopped(
     client: redis.Redis, scripts: Scripts, cid: str, status: str
 ) -> None:
     """A paused or cancelled campaign refuses START (and new CLAIMs)."""
     scripts.claim(cid, "A")
-    client.hset(c.k_campaign(cid), "status", status)
+    client.hset(keys.k_campaign(cid), "status", status)
     assert scripts.start(cid, "A", [0]) == [-2, ""]
     assert state(client, cid) == "cccc"
     assert scripts.claim(cid, "B") == [-1]
@@ -180,13 +180,13 @@ def test_release_after_cancel_cancels_the_claimed(
     """RELEASE of a cancelled campaign's chunk turns claimed into cancelled, not queued."""
     scripts.claim(cid, "A")
     scripts.start(cid, "A", [0])
-    client.hset(c.k_campaign(cid), "status", c.CAMPAIGN_CANCELLED)
+    client.hset(keys.k_campaign(cid), "status", keys.CAMPAIGN_CANCELLED)
     assert scripts.release(cid, "A") == 0
     assert state(client, cid) == "UXXX"
     counts = check(client, cid)
     assert counts["cancelled"] == 3
     assert counts["unknown"] == 1
-    assert client.hget(c.k_campaign(cid), "status") == c.CAMPAIGN_CANCELLED
+    assert client.hget(keys.k_campaign(cid), "status") == keys.CAMPAIGN_CANCELLED
 
 
 def test_finish_sent_writes_the_result_records(
@@ -200,7 +200,7 @@ def test_finish_sent_writes_the_result_records(
     counts = check(client, cid)
     assert counts["sent"] == 1
     assert counts["sending"] == 3
-    record = client.hgetall(c.k_result("sms-1"))
+    record = client.hgetall(keys.k_result("sms-1"))
     assert record["id"] == f"{cid}-0-1"
     assert record["campaign"] == cid
     assert record["provider"] == c.WOOXY
@@ -209,9 +209,9 @@ def test_finish_sent_writes_the_result_records(
     assert record["attempts"] == "1"
     assert record["cost"] == "0.0200"
     assert record["smsid"] == "sms-1"
-    assert 0 < client.ttl(c.k_result("sms-1")) <= TTL
-    assert client.hget(c.k_message(f"{cid}-0-1"), "smsid") == "sms-1"
-    assert client.hget(c.k_stats(c.WOOXY), "sent") == "1"
+    assert 0 < client.ttl(keys.k_result("sms-1")) <= TTL
+    assert client.hget(keys.k_message(f"{cid}-0-1"), "smsid") == "sms-1"
+    assert client.hget(keys.k_stats(c.WOOXY), "sent") == "1"
 
 
 def test_finish_ignores_a_message_not_in_flight(
@@ -221,7 +221,7 @@ def test_finish_ignores_a_message_not_in_flight(
     scripts.claim(cid, "A")
     assert scripts.finish(cid, sent(0, "sms-x")) == 0
     assert state(client, cid) == "cccc"
-    assert not client.exists(c.k_result("sms-x"))
+    assert not client.exists(keys.k_result("sms-x"))
     check(client, cid)
 
 
@@ -231,7 +231,7 @@ def test_finish_failed_records_the_reason(client: redis.Redis, scripts: Scripts,
     scripts.start(cid, "A", [2])
     assert scripts.finish(cid, outcome(2, "failed", "Blacklisted: no")) == 1
     assert state(client, cid)[2] == "F"
-    assert client.hget(c.k_message(f"{cid}-0-2"), "error") == "Blacklisted: no"
+    assert client.hget(keys.k_message(f"{cid}-0-2"), "error") == "Blacklisted: no"
     assert check(client, cid)["failed"] == 1
 
 
@@ -245,7 +245,7 @@ def test_retry_goes_to_due_and_due_brings_it_back(
     assert scripts.finish(cid, outcome(0, "retry", "ProviderUnavailable: 503", delay=500)) == 1
     assert state(client, cid) == "wccc"
     assert check(client, cid)["queued"] == 1  # waiting for a retry shows as queued
-    score = client.zscore(c.K_DUE, f"{cid}:0:0")
+    score = client.zscore(keys.K_DUE, f"{cid}:0:0")
     assert score is not None and score >= before + 499
     assert scripts.release(cid, "A") == 3
     assert state(client, cid) == "wqqq"
@@ -254,8 +254,8 @@ def test_retry_goes_to_due_and_due_brings_it_back(
     assert scripts.due() == []  # not due yet by the server's clock
     assert scripts.due(now=FAR_FUTURE) == [f"{cid}:0"]
     assert state(client, cid) == "qqqq"
-    assert client.zcard(c.K_DUE) == 0
-    assert client.zscore(c.K_PENDING, f"{cid}:0") is not None
+    assert client.zcard(keys.K_DUE) == 0
+    assert client.zscore(keys.K_PENDING, f"{cid}:0") is not None
     check(client, cid)
     assert scripts.claim(cid, "B") == [4, "0,1,2,3"]
     assert scripts.start(cid, "B", [0]) == [1, "0:2"]  # its second attempt
@@ -270,7 +270,7 @@ def test_due_with_a_test_clock_keeps_the_pending_score_real(
     scripts.finish(cid, outcome(0, "retry", "later", delay=500))
     scripts.release(cid, "A")
     scripts.due(now=FAR_FUTURE)
-    score = client.zscore(c.K_PENDING, f"{cid}:0")
+    score = client.zscore(keys.K_PENDING, f"{cid}:0")
     assert score is not None and score < FAR_FUTURE / 2
 
 
@@ -288,7 +288,7 @@ def test_release_requeues_claimed_and_marks_in_flight_unknown(
     assert counts["queued"] == 2
     assert counts["unknown"] == 2
     assert client.hget(f"{P}owners", f"{cid}:0") is None
-    assert client.zscore(c.K_LEASES, f"{cid}:0") is None
+    assert client.zscore(keys.K_LEASES, f"{cid}:0") is None
     assert scripts.claim(cid, "B") == [2, "0,2"]  # the unknown ones are never resent
 
 
@@ -316,7 +316,7 @@ def test_sweep_takes_back_an_expired_lease(client: redis.Redis, scripts: Scripts
     # A late answer for the message SWEEP made unknown still records the truth.
     assert scripts.finish(cid, sent(0, "late-1")) == 1
     assert state(client, cid) == "Sqqq"
-    assert client.hget(c.k_result("late-1"), "id") == f"{cid}-0-0"
+    assert client.hget(keys.k_result("late-1"), "id") == f"{cid}-0-0"
     counts = check(client, cid)
     assert counts["unknown"] == 0
     assert counts["sent"] == 1
@@ -332,8 +332,8 @@ def test_a_late_retry_does_not_resurrect_an_unknown_message(
     assert scripts.finish(cid, outcome(0, "retry", "later", delay=1)) == 0
     assert scripts.finish(cid, outcome(0, "paused", "balance", delay=1)) == 0
     assert state(client, cid)[0] == "U"
-    assert client.zcard(c.K_DUE) == 0
-    assert not client.exists(c.k_circuit(c.WOOXY))
+    assert client.zcard(keys.K_DUE) == 0
+    assert not client.exists(keys.k_circuit(c.WOOXY))
     check(client, cid)
 
 
@@ -345,7 +345,7 @@ def test_paused_answer_opens_the_circuit_and_keeps_the_message(
     assert scripts.start(cid, "A", [0]) == [1, "0:1"]
     scripts.finish(cid, outcome(0, "paused", "InsufficientBalance: x", delay=300))
     assert state(client, cid) == "cccc"
-    assert client.hget(c.k_circuit(c.WOOXY), "reason") == "InsufficientBalance: x"
+    assert client.hget(keys.k_circuit(c.WOOXY), "reason") == "InsufficientBalance: x"
     assert scripts.start(cid, "A", [1]) == [-4, ""]
     assert scripts.release(cid, "A") == 4
     assert state(client, cid) == "qqqq"
@@ -353,12 +353,12 @@ def test_paused_answer_opens_the_circuit_and_keeps_the_message(
     assert scripts.stale(0) == []  # ... and nothing re-signalled while paused
     check(client, cid)
     # The probe time passes: one START goes through as the probe, the next waits again.
-    client.hset(c.k_circuit(c.WOOXY), "probe_at", "1")
+    client.hset(keys.k_circuit(c.WOOXY), "probe_at", "1")
     assert scripts.claim(cid, "B") == [4, "0,1,2,3"]
     assert scripts.start(cid, "B", [0]) == [1, "0:1"]  # the attempt was not counted before
     assert scripts.start(cid, "B", [1]) == [-4, ""]
     scripts.finish(cid, sent(0, "probe-ok"))
-    assert not client.exists(c.k_circuit(c.WOOXY))  # a success closes the circuit
+    assert not client.exists(keys.k_circuit(c.WOOXY))  # a success closes the circuit
     assert scripts.start(cid, "B", [1, 2, 3])[0] == 1
     check(client, cid)
 
@@ -370,18 +370,18 @@ def test_stale_resignals_an_idle_chunk_with_queued_work(
     assert scripts.stale(0) == [f"{cid}:0"]
     scripts.claim(cid, "A")
     assert scripts.stale(0) == []  # nothing queued now
-    assert client.zscore(c.K_PENDING, f"{cid}:0") is None  # dropped from pending
+    assert client.zscore(keys.K_PENDING, f"{cid}:0") is None  # dropped from pending
     scripts.start(cid, "A", [0, 1])
     assert scripts.release(cid, "A") == 2  # back in pending with queued work
     assert scripts.stale(0) == [f"{cid}:0"]
     scripts.claim(cid, "B")
-    client.zadd(c.K_PENDING, {f"{cid}:0": 0})
+    client.zadd(keys.K_PENDING, {f"{cid}:0": 0})
     scripts.release(cid, "B")
     scripts.claim(cid, "C")
-    client.hset(c.k_campaign(cid), "status", c.CAMPAIGN_PAUSED)
+    client.hset(keys.k_campaign(cid), "status", keys.CAMPAIGN_PAUSED)
     scripts.release(cid, "C")
     assert scripts.stale(0) == []  # a paused campaign is not re-signalled
-    client.hset(c.k_campaign(cid), "status", c.CAMPAIGN_ACTIVE)
+    client.hset(keys.k_campaign(cid), "status", keys.CAMPAIGN_ACTIVE)
     assert scripts.stale(0) == [f"{cid}:0"]
     assert scripts.stale(3600) == []  # just signalled: not stale for an hour
     check(client, cid)
@@ -402,7 +402,7 @@ def test_campaign_becomes_done_when_nothing_is_open(
     check(client, cid)
     assert scripts.release(cid, "A") == 1
     check(client, cid)
-    assert client.hget(c.k_campaign(cid), "status") == c.CAMPAIGN_ACTIVE
+    assert client.hget(keys.k_campaign(cid), "status") == keys.CAMPAIGN_ACTIVE
     assert scripts.claim(cid, "B") == [1, "3"]
     scripts.start(cid, "B", [3])
     check(client, cid)
@@ -414,19 +414,19 @@ def test_campaign_becomes_done_when_nothing_is_open(
     check(client, cid)
     scripts.claim(cid, "C")
     scripts.start(cid, "C", [3])
-    assert client.hget(c.k_campaign(cid), "status") == c.CAMPAIGN_ACTIVE
+    assert client.hget(keys.k_campaign(cid), "status") == keys.CAMPAIGN_ACTIVE
     scripts.finish(cid, sent(3, "d-3"))
     counts = check(client, cid)
-    assert counts == {**dict.fromkeys(c.STATUSES, 0), "sent": 2, "failed": 1, "unknown": 1}
-    meta = client.hgetall(c.k_campaign(cid))
-    assert meta["status"] == c.CAMPAIGN_DONE
+    assert counts == {**dict.fromkeys(keys.STATUSES, 0), "sent": 2, "failed": 1, "unknown": 1}
+    meta = client.hgetall(keys.k_campaign(cid))
+    assert meta["status"] == keys.CAMPAIGN_DONE
     assert meta["finished_at"]
-    assert 0 < client.ttl(c.k_campaign(cid)) <= int(meta["retention"])
-    assert client.ttl(c.k_state(cid, 0)) > 0
+    assert 0 < client.ttl(keys.k_campaign(cid)) <= int(meta["retention"])
+    assert client.ttl(keys.k_state(cid, 0)) > 0
     assert scripts.release(cid, "C") == 0
-    assert client.hget(c.k_campaign(cid), "status") == c.CAMPAIGN_DONE
-    assert client.ttl(c.k_state(cid, 0)) > 0  # RELEASE kept the retention TTL
-    assert client.zscore(c.K_PENDING, f"{cid}:0") is None
+    assert client.hget(keys.k_campaign(cid), "status") == keys.CAMPAIGN_DONE
+    assert client.ttl(keys.k_state(cid, 0)) > 0  # RELEASE kept the retention TTL
+    assert client.zscore(keys.K_PENDING, f"{cid}:0") is None
 
 
 def test_seal_finishes_only_after_the_last_chunk(
@@ -442,18 +442,18 @@ def test_seal_finishes_only_after_the_last_chunk(
     scripts.claim(single, "A")
     scripts.start(single, "A", [0])
     scripts.finish(single, sent(0, "single-1"))
-    assert client.hget(c.k_campaign(single), "status") == c.CAMPAIGN_DONE
+    assert client.hget(keys.k_campaign(single), "status") == keys.CAMPAIGN_DONE
     check(client, single)
     # An unsealed campaign (still being written) does not finish when it drains.
-    client.hset(c.k_campaign("manual"), mapping={
-        "provider": c.VOIP, "status": c.CAMPAIGN_ACTIVE, "total": 1, "open": 1, "chunks": 1,
+    client.hset(keys.k_campaign("manual"), mapping={
+        "provider": c.VOIP, "status": keys.CAMPAIGN_ACTIVE, "total": 1, "open": 1, "chunks": 1,
     })  # fmt: skip
-    client.hset(c.k_counts("manual"), "queued", 1)
-    client.set(c.k_state("manual", 0), "q")
+    client.hset(keys.k_counts("manual"), "queued", 1)
+    client.set(keys.k_state("manual", 0), "q")
     scripts.claim("manual", "A")
     scripts.start("manual", "A", [0])
     scripts.finish("manual", sent(0, "manual-1"))
-    assert client.hget(c.k_campaign("manual"), "status") == c.CAMPAIGN_ACTIVE
+    assert client.hget(keys.k_campaign("manual"), "status") == keys.CAMPAIGN_ACTIVE
     assert client.register_script(lua.SEAL)(args=[P, "manual"]) == 1
-    assert client.hget(c.k_campaign("manual"), "status") == c.CAMPAIGN_DONE
+    assert client.hget(keys.k_campaign("manual"), "status") == keys.CAMPAIGN_DONE
     check(client, "manual")

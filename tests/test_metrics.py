@@ -14,9 +14,11 @@ import redis.asyncio as aioredis
 from prometheus_client import generate_latest
 
 from smsqueue import constants as c
-from smsqueue.embedded import wait_for
-from smsqueue.metrics import Histograms, registry
-from smsqueue.redis_server import free_port
+from smsqueue.operations.metrics import registry
+from smsqueue.store import keys
+from smsqueue.store.histograms import Histograms
+from smsqueue.testing.embedded import wait_for
+from smsqueue.testing.redis_server import free_port
 
 
 def test_histograms_from_two_workers_add_up_in_redis(redis_url: str) -> None:
@@ -50,10 +52,10 @@ def test_unknown_histogram_name_is_refused() -> None:
 def test_collector_reports_outcomes_permits_queues_and_pauses(redis_url: str) -> None:
     """Counters, permits in use, queue depth and the paused flag come from Redis at scrape time."""
     r = redis.Redis.from_url(redis_url, decode_responses=True)
-    r.hset(c.k_stats(c.WOOXY), mapping={"sent": 7, "failed": 2})
-    r.zadd(c.k_permits(c.WOOXY), {"a": 9e12, "b": 9e12, "gone": 1})
+    r.hset(keys.k_stats(c.WOOXY), mapping={"sent": 7, "failed": 2})
+    r.zadd(keys.k_permits(c.WOOXY), {"a": 9e12, "b": 9e12, "gone": 1})
     r.rpush(c.bulk_queue(c.VOIP), "x", "y", "z")
-    r.hset(c.k_circuit(c.VOIP), "reason", "Insufficient balance")
+    r.hset(keys.k_circuit(c.VOIP), "reason", "Insufficient balance")
     out = generate_latest(registry(r)).decode()
     assert 'smsqueue_messages_total{outcome="sent",provider="wooxy"} 7.0' in out
     assert 'smsqueue_messages_total{outcome="failed",provider="wooxy"} 2.0' in out

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from smsqueue.delivery.outcomes import RetryPolicy, decide
 from smsqueue.errors import (
     AccountError,
     AmbiguousError,
@@ -25,7 +26,6 @@ from smsqueue.errors import (
     ServiceNotActivated,
     TransientError,
 )
-from smsqueue.outcomes import RetryPolicy, decide
 
 POLICY = RetryPolicy(max_attempts=4, base=0.5, cap=8.0, max_age=100.0, probe_seconds=15.0)
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsqueue import phone
 from smsqueue.errors import InputError, InvalidPhoneNumber
-from smsqueue.phone import is_e164, mask, normalise
-from smsqueue.redact import redact
+from smsqueue.sms import phone
+from smsqueue.sms.phone import is_e164, mask, normalise
+from smsqueue.sms.redact import redact
 
 # --- normalise -----------------------------------------------------------------
 

@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from smsqueue import constants as c
-from smsqueue.celeryapp import make_app, publish_chunk
-from smsqueue.embedded import wait_for
-from smsqueue.producer import SmsQueue
+from smsqueue.intake.producer import SmsQueue
+from smsqueue.store.signals import make_app, publish_chunk
+from smsqueue.testing.embedded import wait_for
 from tests.helpers_e2e import accepted_by_number, numbers, wait_done
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,9 @@ import pytest
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.cli import app as cli_app
-from smsqueue.embedded import SandboxProcess, wait_for
-from smsqueue.producer import SmsQueue
-from smsqueue.redis_server import RedisServer, free_port
+from smsqueue.intake.producer import SmsQueue
+from smsqueue.testing.embedded import SandboxProcess, wait_for
+from smsqueue.testing.redis_server import RedisServer, free_port
 from tests.helpers_e2e import accepted_by_number, numbers, wait_done
 
 ROOT = Path(__file__).resolve().parent.parent

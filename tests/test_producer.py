@@ -14,9 +14,10 @@ import redis
 
 from smsqueue import constants as c
 from smsqueue.errors import InputError, NotFound
-from smsqueue.producer import SmsQueue
+from smsqueue.intake.producer import SmsQueue
 from smsqueue.settings import Settings
-from smsqueue.template import Template
+from smsqueue.sms.template import Template
+from smsqueue.store import keys
 
 VALID = ["+12025550101", "+12025550102", "+12025550103", "+12025550104"]
 SECRET_TEXT = "Secret-word-xyzzy"
@@ -98,7 +99,7 @@ def stored(everything: str, needle: str) -> bool:
 
 def assert_counts_sum(q: SmsQueue, cid: str) -> None:
     camp = q.campaign(cid)
-    assert set(camp.counts) == set(c.STATUSES)
+    assert set(camp.counts) == set(keys.STATUSES)
     assert sum(camp.counts.values()) == camp.total
 
 
@@ -155,12 +156,12 @@ def test_campaign_with_mixed_rows(
     camp = queue.campaign(receipt.id)
     assert camp.total == 2
     assert camp.counts["queued"] == 2
-    assert camp.status == c.CAMPAIGN_ACTIVE
+    assert camp.status == keys.CAMPAIGN_ACTIVE
     assert_counts_sum(queue, receipt.id)
 
-    rows = json.loads(raw.get(c.k_rows(receipt.id, 0)) or "[]")
+    rows = json.loads(raw.get(keys.k_rows(receipt.id, 0)) or "[]")
     assert rows == [[VALID[0], "Ann"], [VALID[2], "Cid"]]
-    assert raw.get(c.k_state(receipt.id, 0)) == "qq"
+    assert raw.get(keys.k_state(receipt.id, 0)) == "qq"
 
 
 def test_rejected_rows_never_reach_redis(queue: SmsQueue, raw: redis.Redis) -> None:
@@ -200,7 +201,7 @@ def test_generator_is_consumed_lazily(settings: Settings, raw: redis.Redis) -> N
 
     def on_send(args: list[Any]) -> None:
         cid, k = args
-        seen_at_signal.append((pulled, bool(raw.exists(c.k_rows(cid, k)))))
+        seen_at_signal.append((pulled, bool(raw.exists(keys.k_rows(cid, k)))))
 
     recorder = CeleryRecorder(on_send=on_send)
 
@@ -236,10 +237,10 @@ def test_strict_campaign_with_a_bad_row_stores_nothing(
     finally:
         q.close()
     assert recorder.calls == []
-    assert list(raw.scan_iter(f"{c.KEY_PREFIX}c:*")) == []
-    assert raw.zcard(c.K_CAMPAIGNS) == 0
-    assert raw.zcard(c.K_PENDING) == 0
-    assert raw.zcard(c.K_DUE) == 0
+    assert list(raw.scan_iter(f"{keys.KEY_PREFIX}c:*")) == []
+    assert raw.zcard(keys.K_CAMPAIGNS) == 0
+    assert raw.zcard(keys.K_PENDING) == 0
+    assert raw.zcard(keys.K_DUE) == 0
 
 
 def test_strict_scheduled_campaign_with_a_bad_row_leaves_no_due_entry(
@@ -265,7 +266,7 @@ def test_strict_campaign_without_bad_rows_is_enqueued(
     assert receipt.accepted == 4
     assert receipt.rejected == []
     camp = queue.campaign(receipt.id)
-    assert camp.status == c.CAMPAIGN_ACTIVE
+    assert camp.status == keys.CAMPAIGN_ACTIVE
     assert camp.counts["queued"] == 4
     assert [call.args for call in recorder.calls] == [[receipt.id, 0]]
     assert recorder.calls[0].queue == c.bulk_queue(c.WOOXY)
@@ -278,7 +279,7 @@ def test_empty_campaign_is_done_at_once(queue: SmsQueue, recorder: CeleryRecorde
     assert len(receipt.rejected) == 2
     camp = queue.campaign(receipt.id)
     assert camp.total == 0
-    assert camp.status == c.CAMPAIGN_DONE
+    assert camp.status == keys.CAMPAIGN_DONE
     assert recorder.calls == []
     assert_counts_sum(queue, receipt.id)
 
@@ -294,7 +295,7 @@ def test_scheduled_campaign_waits_in_the_due_set(
     assert camp.send_at == pytest.approx(when.timestamp())
     assert_counts_sum(queue, receipt.id)
     assert recorder.calls == []
-    assert raw.zscore(c.K_DUE, f"{receipt.id}:0") == pytest.approx(when.timestamp())
+    assert raw.zscore(keys.K_DUE, f"{receipt.id}:0") == pytest.approx(when.timestamp())
     assert queue.status(f"{receipt.id}-0-1").status == "scheduled"
 
 
@@ -332,14 +333,14 @@ def test_send_with_the_same_key_twice_creates_one_message(
     first = queue.send(VALID[0], "Once", provider=c.WOOXY, key="order-1")
     second = queue.send(VALID[0], "Once", provider=c.WOOXY, key="order-1")
     assert first == second
-    assert raw.zcard(c.K_CAMPAIGNS) == 1
-    assert len(list(raw.scan_iter(f"{c.KEY_PREFIX}c:*:r:*"))) == 1
+    assert raw.zcard(keys.K_CAMPAIGNS) == 1
+    assert len(list(raw.scan_iter(f"{keys.KEY_PREFIX}c:*:r:*"))) == 1
     assert len(recorder.calls) == 1
     other = queue.send(VALID[0], "Once", provider=c.WOOXY, key="order-2")
     assert other != first
-    assert raw.zcard(c.K_CAMPAIGNS) == 2
-    assert raw.get(c.k_idempotency("order-1")) == first
-    assert 0 < raw.ttl(c.k_idempotency("order-1")) <= queue.settings.retention_seconds
+    assert raw.zcard(keys.K_CAMPAIGNS) == 2
+    assert raw.get(keys.k_idempotency("order-1")) == first
+    assert 0 < raw.ttl(keys.k_idempotency("order-1")) <= queue.settings.retention_seconds
 
 
 def test_send_status_fields(queue: SmsQueue) -> None:
@@ -369,7 +370,7 @@ def test_send_text_with_braces_is_kept_verbatim(
     st = queue.status(mid)
     assert st.status == "queued"
     assert st.segments == 1
-    template = raw.hget(c.k_campaign(st.campaign), "template")
+    template = raw.hget(keys.k_campaign(st.campaign), "template")
     assert Template(str(template or "")).render([]) == text
 
 
@@ -391,8 +392,8 @@ def test_send_campaign_counts(queue: SmsQueue) -> None:
     mid = queue.send(VALID[0], "Hi", provider=c.WOOXY)
     camp = queue.campaign(mid.split("-")[0])
     assert camp.total == 1
-    assert camp.counts == {**dict.fromkeys(c.STATUSES, 0), "queued": 1}
-    assert camp.status == c.CAMPAIGN_ACTIVE
+    assert camp.counts == {**dict.fromkeys(keys.STATUSES, 0), "queued": 1}
+    assert camp.status == keys.CAMPAIGN_ACTIVE
     assert camp.provider == c.WOOXY
     assert camp.provider_paused is None
     assert camp.finished_at is None
@@ -406,7 +407,7 @@ def test_scheduled_send_is_not_signalled(
     mid = queue.send(VALID[0], "Later", provider=c.WOOXY, send_at=when)
     assert queue.status(mid).status == "scheduled"
     assert recorder.calls == []
-    assert raw.zscore(c.K_DUE, f"{mid.split('-')[0]}:0") == pytest.approx(when.timestamp())
+    assert raw.zscore(keys.K_DUE, f"{mid.split('-')[0]}:0") == pytest.approx(when.timestamp())
 
 
 @pytest.mark.parametrize(
@@ -498,14 +499,14 @@ def test_an_iterable_that_fails_midway(settings: Settings, raw: redis.Redis, str
     try:
         with pytest.raises(OSError, match="went away"):
             q.send_campaign(rows(), text="Hi", provider=c.WOOXY, strict=strict)
-        cids = raw.zrange(c.K_CAMPAIGNS, 0, -1)
+        cids = raw.zrange(keys.K_CAMPAIGNS, 0, -1)
         if strict:
             assert cids == [] and not raw.keys("smsq:c:*")
         else:
             (cid,) = cids
             camp = q.campaign(cid)
             assert camp.total == 5 and camp.counts["queued"] == 5
-            assert raw.hget(c.k_campaign(cid), "sealed") == "1"  # it can finish
+            assert raw.hget(keys.k_campaign(cid), "sealed") == "1"  # it can finish
             assert len(recorder.calls) == 3  # every chunk was signalled
     finally:
         q.close()

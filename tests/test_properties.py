@@ -24,16 +24,17 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from smsqueue import constants as c
-from smsqueue import phone
-from smsqueue.csvin import CsvError, CsvSource
 from smsqueue.errors import InputError, InvalidPhoneNumber, ProviderError
-from smsqueue.producer import SmsQueue
+from smsqueue.intake.csvfile import CsvError, CsvSource
+from smsqueue.intake.producer import SmsQueue
 from smsqueue.providers.base import Accepted
 from smsqueue.providers.transport import MAX_BODY_BYTES, Reply, parse_retry_after
 from smsqueue.providers.voip import VoipBatch, build_form, parse_send_log
 from smsqueue.providers.wooxy import WooxyMessage, build_body, parse_response
 from smsqueue.settings import Settings
-from smsqueue.template import Template
+from smsqueue.sms import phone
+from smsqueue.sms.template import Template
+from smsqueue.store import keys
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 
@@ -100,11 +101,11 @@ def producer(settings: Settings) -> Iterator[tuple[SmsQueue, Recorder]]:
 
 def stored_rows(r: redis.Redis, cid: str) -> list[list[str]]:
     """Every row the campaign wrote to Redis, in order."""
-    chunks = int(r.hget(c.k_campaign(cid), "chunks") or 0)
+    chunks = int(r.hget(keys.k_campaign(cid), "chunks") or 0)
     out: list[list[str]] = []
     for k in range(chunks):
-        rows = json.loads(r.get(c.k_rows(cid, k)) or "[]")
-        assert len(r.get(c.k_state(cid, k)) or "") == len(rows)
+        rows = json.loads(r.get(keys.k_rows(cid, k)) or "[]")
+        assert len(r.get(keys.k_state(cid, k)) or "") == len(rows)
         out += rows
     return out
 
@@ -158,7 +159,7 @@ def test_every_row_is_accepted_or_rejected_and_good_rows_are_never_lost(
             assert (item["phone"], f"Hi {item['name']}!") in texts
         if rowno not in rejected_rows:
             first_seen.add(phone_of(item))
-    assert len(rec.signals) - before == int(q.redis.hget(c.k_campaign(rc.id), "chunks") or 0)
+    assert len(rec.signals) - before == int(q.redis.hget(keys.k_campaign(rc.id), "chunks") or 0)
 
 
 def phone_of(item: Any) -> str:

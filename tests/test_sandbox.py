@@ -26,8 +26,8 @@ from smsqueue.errors import Blacklisted
 from smsqueue.providers.base import Accepted
 from smsqueue.providers.voip import VoipBatch, VoipClient
 from smsqueue.providers.wooxy import WooxyClient, WooxyMessage, validate
-from smsqueue.sandbox import FaultPlan, Sandbox, SandboxConfig, SandboxThread
-from smsqueue.sandbox.app import SandboxApp
+from smsqueue.testing.sandbox import FaultPlan, Sandbox, SandboxConfig, SandboxThread
+from smsqueue.testing.sandbox.app import SandboxApp
 
 T = TypeVar("T")
 Scenario = Callable[[Sandbox, httpx.AsyncClient], Awaitable[T]]
@@ -605,12 +605,12 @@ def test_admin_endpoints() -> None:
 
 
 def test_cli_prints_urls_and_serves() -> None:
-    """python -m smsqueue.sandbox prints one line with the URLs and env exports, then serves."""
+    """python -m smsqueue.testing.sandbox prints URLs and exports on one line, then serves."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [
         sys.executable,
         "-m",
-        "smsqueue.sandbox",
+        "smsqueue.testing.sandbox",
         "--port",
         "0",
         "--balance",

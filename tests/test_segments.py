@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsqueue.segments import (
+from smsqueue.sms.segments import (
     GSM7_BASIC,
     GSM7_EXTENDED,
     Estimate,

@@ -11,12 +11,12 @@ import pytest
 import redis
 
 from smsqueue import constants as c
-from smsqueue.celeryapp import celery_config
-from smsqueue.embedded import wait_for
 from smsqueue.errors import ConfigError
-from smsqueue.redis_server import find_binary, free_port
-from smsqueue.redisconn import parse_sentinel
 from smsqueue.settings import Settings
+from smsqueue.store.redisconn import parse_sentinel
+from smsqueue.store.signals import celery_config
+from smsqueue.testing.embedded import wait_for
+from smsqueue.testing.redis_server import find_binary, free_port
 from tests.conftest import FAST_ENV
 from tests.helpers_e2e import accepted_by_number, numbers, wait_done
 
@@ -40,7 +40,7 @@ def test_celery_gets_the_master_name_for_a_sentinel_url() -> None:
 @pytest.fixture
 def sentinel(tmp_path: Path) -> Iterator[str]:
     """A Valkey master watched by one Valkey sentinel; yields the sentinel:// URL."""
-    from smsqueue.redis_server import RedisServer
+    from smsqueue.testing.redis_server import RedisServer
 
     master = RedisServer(data_dir=tmp_path / "master", appendonly=False).start()
     port = free_port()

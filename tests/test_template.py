@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from smsqueue.errors import InputError
-from smsqueue.template import Template
+from smsqueue.sms.template import Template
 
 
 def test_placeholders_are_listed_in_order_of_first_use() -> None:

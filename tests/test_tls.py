@@ -18,9 +18,10 @@ import redis
 
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
-from smsqueue.celeryapp import make_app
-from smsqueue.embedded import Cluster
-from smsqueue.redis_server import RedisServer, free_port
+from smsqueue.store import keys
+from smsqueue.store.signals import make_app
+from smsqueue.testing.embedded import Cluster
+from smsqueue.testing.redis_server import RedisServer, free_port
 from tests.conftest import FAST_ENV
 from tests.helpers_e2e import accepted_by_number, numbers, wait_done
 
@@ -161,7 +162,7 @@ def run_campaign(cl: Cluster, prefix: str) -> str:
     seen = accepted_by_number(cl.sandbox.messages())
     assert sorted(seen) == sorted([*wooxy_nums, *voip_nums, "+12125550199"])
     assert set(seen.values()) == {1}
-    retried = sum(int(q.redis.hget(c.k_stats(p), "retried") or 0) for p in c.PROVIDERS)
+    retried = sum(int(q.redis.hget(keys.k_stats(p), "retried") or 0) for p in c.PROVIDERS)
     assert retried > 0, "no retry went through the scheduler's due set"
     q.close()
     return f"messages={len(seen)} sent_once={len(seen)} retried={retried}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from smsqueue.validation import BATCH, validated
+from smsqueue.intake.validation import BATCH, validated
 
 
 def rows(n: int) -> Iterator[object]:

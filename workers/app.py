@@ -5,10 +5,10 @@ from __future__ import annotations
 from celery import signals
 
 from smsqueue import constants as c
-from smsqueue import logs
 from smsqueue import settings as settings_mod
-from smsqueue.celeryapp import make_app
-from smsqueue.worker import runtime
+from smsqueue.delivery import runtime
+from smsqueue.operations import logs
+from smsqueue.store.signals import make_app
 
 settings = settings_mod.get()
 app = make_app(settings, main="workers")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from smsqueue import constants as c
-from smsqueue.celeryapp import publish_chunk
-from smsqueue.scheduler import Scheduler
-from smsqueue.worker import runtime
+from smsqueue.delivery import runtime
+from smsqueue.operations.scheduler import Scheduler
+from smsqueue.store.signals import publish_chunk
 from workers.app import app, settings
 
 

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import SecretStr
 
-from smsqueue import phone
 from smsqueue.errors import (
     AuthError,
     Blacklisted,
@@ -31,7 +30,8 @@ from smsqueue.errors import (
 )
 from smsqueue.providers import transport
 from smsqueue.providers.base import USER_AGENT, Accepted, load_json, str_field
-from smsqueue.redact import redact
+from smsqueue.sms import phone
+from smsqueue.sms.redact import redact
 
 NAME = "voip"
 HEADERS = {

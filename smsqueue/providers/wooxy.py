@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import httpx
 from pydantic import SecretStr
 
-from smsqueue import phone
 from smsqueue.errors import (
     AccountError,
     AuthError,
@@ -33,7 +32,8 @@ from smsqueue.errors import (
 )
 from smsqueue.providers import transport
 from smsqueue.providers.base import USER_AGENT, Accepted, AccessTokenAuth, load_json, str_field
-from smsqueue.redact import redact
+from smsqueue.sms import phone
+from smsqueue.sms.redact import redact
 
 NAME = "wooxy"
 HEADERS = {

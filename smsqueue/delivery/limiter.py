@@ -1,0 +1,251 @@
+"""Concurrency limiters: how many requests to a provider may be in flight at once.
+
+``RedisLeaseLimiter`` keeps the cap across every process and host that share
+one Redis: a permit is a member of a sorted set scored by its lease expiry,
+taken and given back by Lua scripts, so a crash at any point leaks nothing
+for longer than the lease, and there is no token to recreate (a reaper that
+recreates tokens can overshoot the cap). A refused waiter blocks in BLPOP on
+a wake list that every release pushes to, so a permit handed back is taken up
+at once; the short BLPOP timeout covers permits freed by lease expiry.
+
+``MemoryLimiter`` is the same contract inside one process (embedded use, tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+
+from smsqueue.store import keys, lua, reconnect
+
+
+class ConcurrencyLimiter(Protocol):
+    """At most ``cap`` permits held at once."""
+
+    cap: int
+
+    async def acquire(self, *, deadline: float | None = None) -> str | None:
+        """Wait for a permit; None if ``deadline`` (time.monotonic) passed first."""
+
+    async def release(self, permit: str) -> None:
+        """Give a permit back (a permit that already expired is ignored)."""
+
+    async def in_use(self) -> int:
+        """Permits held now."""
+
+    async def aclose(self) -> None:
+        """Stop any background work."""
+
+
+class RedisLeaseLimiter:
+    """A lease semaphore in Redis, shared by every process using the same key.
+
+    Within a process, a permit given back while another send here is waiting
+    goes straight to that send (no Redis round trip, no idle gap), at most
+    ``max_handoffs`` times in a row; then it goes back to Redis so that other
+    processes, and the priority lane in them, get their turn. One fetcher task
+    per process waits on Redis for everyone here. Each hand-off renews the
+    permit's lease (in the background), so a chain of sends never outlives it,
+    while a holder that never gives its permit back still loses it at expiry.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: aioredis.Redis,
+        blocking: aioredis.Redis,
+        provider: str,
+        cap: int,
+        lease_seconds: float,
+        wake_timeout: float = 0.1,
+        max_handoffs: int = 16,
+    ) -> None:
+        if cap < 1:
+            raise ValueError("cap must be at least 1")
+        if lease_seconds <= 0 or wake_timeout <= 0:
+            raise ValueError("lease_seconds and wake_timeout must be positive")
+        if max_handoffs < 0:
+            raise ValueError("max_handoffs must be >= 0")
+        self.cap = cap
+        self._client = client
+        self._blocking = blocking  # BLPOP holds its connection: a pool of its own
+        self._key = keys.k_permits(provider)
+        self._wake = keys.k_permit_wake(provider)
+        self._lease = lease_seconds
+        self._wake_timeout = wake_timeout
+        self._max_handoffs = max_handoffs
+        self._ids = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
+        self._acquire = client.register_script(lua.PERMIT_ACQUIRE)
+        self._release = client.register_script(lua.PERMIT_RELEASE)
+        self._renew = client.register_script(lua.PERMIT_RENEW)
+        self._waiters: collections.deque[asyncio.Future[str]] = collections.deque()
+        # Permit given out here -> (its member in Redis, hand-offs so far). A hand-off gives
+        # the next send a new id, so a stray second release by the last holder changes nothing.
+        self._held: dict[str, tuple[str, int]] = {}
+        self._fetcher: asyncio.Task[None] | None = None
+        self._renewals: set[asyncio.Task[None]] = set()
+
+    async def acquire(self, *, deadline: float | None = None) -> str | None:
+        if not self._waiters:  # nobody queued here: try Redis directly
+            permit = next(self._ids)
+            if await self._acquire(keys=[self._key], args=[self.cap, self._lease, permit]):
+                return self._took(permit)
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._fetcher is None or self._fetcher.done():
+            self._fetcher = asyncio.create_task(self._fetch())
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            await asyncio.wait({waiter}, timeout=timeout)
+        except asyncio.CancelledError:
+            # The send was cancelled while waiting: a permit already handed to it goes on.
+            if waiter.done():
+                self._spawn(self.release(waiter.result()))
+            waiter.cancel()
+            raise
+        if waiter.done():
+            return waiter.result()
+        waiter.cancel()
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+        return None
+
+    async def release(self, permit: str) -> None:
+        held = self._held.pop(permit, None)
+        if held is None:
+            return  # not held (any more): its slot may be another send's now
+        member, handoffs = held
+        if handoffs < self._max_handoffs:
+            waiter = self._next_waiter()
+            if waiter is not None:
+                grant = f"{member}~{handoffs + 1}"
+                self._held[grant] = (member, handoffs + 1)
+                waiter.set_result(grant)
+                self._spawn(self._renew_one(member))
+                return
+        try:
+            await self._release(keys=[self._key, self._wake], args=[member, self.cap])
+        except (aioredis.ConnectionError, aioredis.TimeoutError):
+            # Redis is restarting. Raising here would cost the caller the answer it is
+            # about to record; give the permit back once Redis is back instead (or let
+            # its lease end), so the cap does not shrink for a whole lease.
+            self._spawn(self._release_later(member))
+
+    async def _release_later(self, member: str) -> None:
+        await asyncio.sleep(self._wake_timeout)
+        # Past the lease the permit has expired anyway: then there is nothing to give back.
+        with contextlib.suppress(aioredis.ConnectionError, aioredis.TimeoutError):
+            await reconnect.while_unreachable(
+                lambda: self._release(keys=[self._key, self._wake], args=[member, self.cap]),
+                within=self._lease,
+                delay=self._wake_timeout,
+            )
+
+    async def in_use(self) -> int:
+        return int(await self._client.zcount(self._key, time.time(), "+inf"))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._renewals.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._renewals.discard)
+
+    def _took(self, permit: str) -> str:
+        self._held[permit] = (permit, 0)
+        return permit
+
+    def _next_waiter(self) -> asyncio.Future[str] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    async def _fetch(self) -> None:
+        """Take permits from Redis for the sends waiting here, until none waits."""
+        while any(not w.done() for w in self._waiters):
+            try:
+                permit = next(self._ids)
+                if await self._acquire(keys=[self._key], args=[self.cap, self._lease, permit]):
+                    self._took(permit)
+                    waiter = self._next_waiter()
+                    if waiter is None:
+                        await self.release(permit)
+                    else:
+                        waiter.set_result(permit)
+                    continue
+                await self._blocking.blpop([self._wake], timeout=self._wake_timeout)
+            except aioredis.RedisError:
+                # Redis is restarting: the waiters keep waiting (up to their deadlines).
+                await asyncio.sleep(self._wake_timeout)
+
+    async def _renew_one(self, permit: str) -> None:
+        # A failed renewal only shortens the lease back to its first term.
+        with contextlib.suppress(aioredis.RedisError):
+            await self._renew(keys=[self._key], args=[self._lease, permit])
+
+    async def aclose(self) -> None:
+        """Stop the background tasks (at worker shutdown)."""
+        for task in (self._fetcher, *self._renewals):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aioredis.RedisError):
+                    await task
+
+
+class MemoryLimiter:
+    """The same contract for one process: an asyncio semaphore with permit ids."""
+
+    def __init__(self, *, cap: int) -> None:
+        if cap < 1:
+            raise ValueError("cap must be at least 1")
+        self.cap = cap
+        self._sem = asyncio.Semaphore(cap)
+        self._held: set[str] = set()
+        self._ids = (str(n) for n in itertools.count())
+
+    async def acquire(self, *, deadline: float | None = None) -> str | None:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            await asyncio.wait_for(self._sem.acquire(), timeout)
+        except TimeoutError:
+            return None
+        permit = next(self._ids)
+        self._held.add(permit)
+        return permit
+
+    async def release(self, permit: str) -> None:
+        if permit in self._held:
+            self._held.discard(permit)
+            self._sem.release()
+
+    async def in_use(self) -> int:
+        return len(self._held)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class NoLimit:
+    """For providers without a concurrency cap (VoIP): never waits."""
+
+    cap = 0
+
+    async def acquire(self, *, deadline: float | None = None) -> str | None:
+        return ""
+
+    async def release(self, permit: str) -> None:
+        return None
+
+    async def in_use(self) -> int:
+        return 0
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Running a pool: the scheduler and sweeper, Prometheus metrics, Flower, logging."""

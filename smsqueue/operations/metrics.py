@@ -1,0 +1,97 @@
+"""Prometheus metrics for the whole pool, served by one ``smsqueue metrics`` process.
+
+Workers are many processes on many hosts; Prometheus wants one scrape per
+job. So every figure lives in Redis and the exporter reads it there:
+outcome counters come from the FINISH script itself, gauges from the sets
+and queues, and histograms (provider latency, permit wait) are summed by
+each worker in memory and added to Redis every few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Final
+
+import redis
+from prometheus_client import start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from smsqueue import constants as c
+from smsqueue.store import keys, redisconn
+from smsqueue.store.histograms import BUCKETS, HISTOGRAMS, le
+
+OUTCOMES: Final = ("sent", "failed", "unknown", "retried")
+
+
+class RedisCollector(Collector):
+    """Reads the pool's figures from Redis at each scrape."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        r = self.redis
+        sent = CounterMetricFamily(
+            "smsqueue_messages", "Message outcomes, per provider.", labels=["provider", "outcome"]
+        )
+        paused = GaugeMetricFamily(
+            "smsqueue_provider_paused", "1 while an account error pauses the provider.",
+            labels=["provider"],
+        )  # fmt: skip
+        for provider in c.PROVIDERS:
+            stats = r.hgetall(keys.k_stats(provider))
+            for outcome in OUTCOMES:
+                sent.add_metric([provider, outcome], float(stats.get(outcome, 0)))
+            paused.add_metric([provider], float(r.exists(keys.k_circuit(provider))))
+        yield sent
+        yield paused
+        permits = GaugeMetricFamily(
+            "smsqueue_permits_in_use", "Concurrency permits held now.", labels=["provider"]
+        )
+        permits.add_metric([c.WOOXY], float(r.zcount(keys.k_permits(c.WOOXY), time.time(), "+inf")))
+        yield permits
+        depth = GaugeMetricFamily(
+            "smsqueue_queue_depth", "Chunk signals waiting in each Celery queue.", labels=["queue"]
+        )
+        for queue in (c.QUEUE_PRIORITY, c.bulk_queue(c.WOOXY), c.bulk_queue(c.VOIP)):
+            depth.add_metric([queue], float(r.llen(queue)))
+        yield depth
+        for name, key, doc in (
+            ("smsqueue_due", keys.K_DUE, "Messages and chunks waiting for a retry or send time."),
+            ("smsqueue_leases", keys.K_LEASES, "Chunks being worked on now."),
+            ("smsqueue_pending_chunks", keys.K_PENDING, "Chunks with queued work."),
+        ):
+            yield GaugeMetricFamily(name, doc, value=float(r.zcard(key)))
+        for name, doc in HISTOGRAMS.items():
+            hist = HistogramMetricFamily(f"smsqueue_{name}", doc, labels=["provider"])
+            for provider in c.PROVIDERS:
+                raw = r.hgetall(keys.k_histogram(name, provider))
+                if not raw:
+                    continue
+                running, buckets = 0.0, []
+                for bound in BUCKETS:
+                    running += float(raw.get(le(bound), 0))
+                    buckets.append((le(bound), running))
+                hist.add_metric([provider], buckets, float(raw.get("sum", 0)))
+            yield hist
+
+
+def registry(client: redis.Redis) -> CollectorRegistry:
+    """A registry holding only the pool's collector."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(RedisCollector(client))
+    return reg
+
+
+def serve(redis_url: str, *, address: str, port: int, master: str = "mymaster") -> None:
+    """Serve /metrics until the process is stopped."""
+    client = redisconn.sync_client(
+        redis_url, master=master, decode_responses=True, health_check_interval=30
+    )
+    start_http_server(port, addr=address, registry=registry(client))

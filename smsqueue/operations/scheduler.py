@@ -1,0 +1,105 @@
+"""The scheduler and sweeper: one loop that turns Redis state into Celery signals.
+
+Each tick, three Lua scripts each take their entries atomically, so any
+number of schedulers can run at once (for redundancy) without a message
+being signalled into two sends — and a doubled signal is harmless anyway:
+the claim hands a chunk's queued messages to one worker only.
+
+- due: retries and scheduled sends whose time has come become queued;
+- sweep: leases of dead workers expire; claimed goes back to queued, in flight
+  becomes unknown;
+- stale: chunks with queued work, no lease and no recent signal (a lost Celery
+  message, a pool that was down) are signalled again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import redis
+import structlog
+from celery import Celery
+
+from smsqueue import constants as c
+from smsqueue.settings import Settings
+from smsqueue.store import keys, lua, redisconn
+from smsqueue.store.signals import publish_chunk
+
+log = structlog.get_logger("smsqueue.operations.scheduler")
+
+
+class Scheduler:
+    """Runs ``tick()`` every ``settings.tick_seconds`` until stopped."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        celery: Celery,
+        client: redis.Redis | None = None,
+        batch: int = 1000,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """``clock`` decides what is due (default: the Redis server's clock, shared by all)."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.settings = settings
+        self.celery = celery
+        self.redis = client or redisconn.sync_client(
+            settings.redis_url,
+            master=settings.redis_sentinel_master,
+            decode_responses=True,
+            health_check_interval=30,
+        )
+        self.batch = batch
+        self.clock = clock
+        self._due = self.redis.register_script(lua.DUE)
+        self._sweep = self.redis.register_script(lua.SWEEP)
+        self._stale = self.redis.register_script(lua.STALE)
+        self._queues: dict[str, str] = {}
+
+    def tick(self, *, now: float | None = None) -> dict[str, int]:
+        """One pass; returns how many chunks each step signalled."""
+        p = keys.KEY_PREFIX
+        if now is None and self.clock is not None:
+            now = self.clock()
+        due = [str(x) for x in self._due(args=[p, self.batch, "" if now is None else now])]
+        swept = [str(x) for x in self._sweep(args=[p, self.batch])]
+        stale = [str(x) for x in self._stale(args=[p, self.settings.stale_seconds, self.batch])]
+        for chunk in dict.fromkeys(due + swept + stale):
+            cid, _, k = chunk.rpartition(":")
+            publish_chunk(self.celery, cid, int(k), queue=self._queue(cid))
+        counts = {"due": len(due), "swept": len(swept), "stale": len(stale)}
+        if any(counts.values()):
+            log.info("scheduler tick", **counts)
+        return counts
+
+    def _queue(self, cid: str) -> str:
+        queue = self._queues.get(cid)
+        if queue is None:
+            found = self.redis.hget(keys.k_campaign(cid), "queue")
+            queue = str(found) if found else c.QUEUE_PRIORITY
+            if len(self._queues) > 10_000:
+                self._queues.clear()
+            self._queues[cid] = queue
+        return queue
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Tick until ``stop`` is set; a Redis outage is waited out, not fatal."""
+        stop = stop or threading.Event()
+        backoff = 0.5
+        log.info("scheduler started", tick=self.settings.tick_seconds)
+        while not stop.is_set():
+            try:
+                counts = self.tick()
+                backoff = 0.5
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                log.warning("redis unavailable, retrying", error=type(exc).__name__, wait=backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            # A full batch means more is waiting: go again at once.
+            if max(counts.values()) < self.batch:
+                stop.wait(self.settings.tick_seconds)
+        log.info("scheduler stopped")
