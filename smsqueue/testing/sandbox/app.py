@@ -42,6 +42,7 @@ class Reply:
     response: Response | None
     delay: float = 0.0
     provider: str | None = None
+    recipients: int = 0
 
     def __post_init__(self) -> None:
         if self.delay < 0:
@@ -75,7 +76,12 @@ class SandboxApp:
             self.state.enter(provider)
             outcome = endpoint(request, config=self.config, state=self.state)
             delay = self.config.faults.hang_seconds if outcome.hang else self.next_latency()
-            return Reply(response=outcome.response, delay=delay, provider=provider)
+            return Reply(
+                response=outcome.response,
+                delay=delay,
+                provider=provider,
+                recipients=outcome.recipients,
+            )
         admin = self._admin.get((request.method, request.path))
         if admin is not None:
             return Reply(response=admin(request))

@@ -98,6 +98,15 @@ def parser() -> argparse.ArgumentParser:
     for kind in FAULT_KINDS:
         p.add_argument(f"--fault-{kind}", type=float, default=0.0, metavar="RATE")
     p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument(
+        "--fault-per-request", action="store_true", help="draw faults per request, not recipient"
+    )
+    p.add_argument("--fault-entry", type=float, default=0.0, metavar="RATE",
+                   help="VoIP: rate of send_log entries with an undocumented code")  # fmt: skip
+    p.add_argument("--poison", action="append", default=[], metavar="NUM",
+                   help="E.164; every request holding it fails with a 500")  # fmt: skip
+    p.add_argument("--voip-blacklist-code", type=int, default=400)
+    p.add_argument("--voip-blacklist-desc", default="Phone number blacklisted")
     p.add_argument("--max-faults-per-key", type=int, default=1, help="negative: no cap")
     p.add_argument("--retry-after", type=int, default=1, help="Retry-After of a 429, s")
     p.add_argument("--hang-seconds", type=float, default=60.0)
@@ -112,6 +121,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         max_faults_per_key=None if args.max_faults_per_key < 0 else args.max_faults_per_key,
         retry_after=args.retry_after,
         hang_seconds=args.hang_seconds,
+        per_request=args.fault_per_request,
+        entry_rate=args.fault_entry,
     )
     optional = {
         "wooxy_token": args.token,
@@ -127,6 +138,9 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         seed=args.seed,
         balance=args.balance,
         blacklist=frozenset(args.blacklist),
+        poison=frozenset(args.poison),
+        voip_blacklist_code=args.voip_blacklist_code,
+        voip_blacklist_desc=args.voip_blacklist_desc,
         account_name=args.account_name,
         account_active=not args.account_inactive,
         faults=faults,

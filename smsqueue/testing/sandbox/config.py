@@ -45,6 +45,14 @@ class SandboxConfig:
     voip_price: Decimal = DEFAULT_VOIP_PRICE
     balance: Decimal | None = None
     blacklist: AbstractSet[str] = frozenset()
+    # Numbers that make every request holding them fail as a whole (a 500), however
+    # often it is retried: the queue must isolate them so the rest of a batch goes.
+    poison: AbstractSet[str] = frozenset()
+    # How VoIP's send_log refuses a blacklisted recipient. Its document defines no
+    # per-recipient codes: (400, "Phone number blacklisted") is one plausible answer,
+    # (403, "Number is blacklisted") another.
+    voip_blacklist_code: int = 400
+    voip_blacklist_desc: str = "Phone number blacklisted"
     faults: FaultPlan = field(default_factory=FaultPlan)
 
     def __post_init__(self) -> None:
@@ -73,14 +81,18 @@ class SandboxConfig:
             or self.balance < 0
         ):
             raise ValueError(f"balance must be None or a finite Decimal >= 0, got {self.balance!r}")
-        for number in self.blacklist:
-            if not isinstance(number, str) or not phone.is_e164(number):
-                raise ValueError(f"blacklist entry {number!r} is not a valid E.164 number")
+        for name in ("blacklist", "poison"):
+            for number in getattr(self, name):
+                if not isinstance(number, str) or not phone.is_e164(number):
+                    raise ValueError(f"{name} entry {number!r} is not a valid E.164 number")
+        if not 100 <= self.voip_blacklist_code <= 999:
+            raise ValueError(f"voip_blacklist_code must be 100-999, got {self.voip_blacklist_code}")
         if not isinstance(self.faults, FaultPlan):
             raise ValueError("faults must be a FaultPlan")
         # Frozen copies: a caller's set must not change the running sandbox behind its back.
         object.__setattr__(self, "wooxy_domains", domains)
         object.__setattr__(self, "blacklist", frozenset(self.blacklist))
+        object.__setattr__(self, "poison", frozenset(self.poison))
 
     def as_json(self) -> dict[str, object]:
         """The knobs as ``GET /_sandbox/config`` shows them (and ``POST`` accepts them)."""
@@ -98,6 +110,9 @@ class SandboxConfig:
             "voip_price": str(self.voip_price),
             "balance": None if self.balance is None else str(self.balance),
             "blacklist": sorted(self.blacklist),
+            "poison": sorted(self.poison),
+            "voip_blacklist_code": self.voip_blacklist_code,
+            "voip_blacklist_desc": self.voip_blacklist_desc,
             "faults": self.faults.as_json(),
         }
 
@@ -190,6 +205,9 @@ _KNOBS: dict[str, _Reader] = {
     "voip_price": _decimal,
     "balance": _opt_decimal,
     "blacklist": _str_set,
+    "poison": _str_set,
+    "voip_blacklist_code": _int,
+    "voip_blacklist_desc": _str,
 }
 _FAULT_KNOBS: dict[str, _Reader] = {
     "seed": _int,
@@ -197,6 +215,8 @@ _FAULT_KNOBS: dict[str, _Reader] = {
     "max_faults_per_key": _opt_int,
     "retry_after": _int,
     "hang_seconds": _float,
+    "per_request": _bool,
+    "entry_rate": _float,
 }
 
 

@@ -1,8 +1,17 @@
 """Deterministic fault injection: which request fails, and how.
 
-The decision for a request is a hash of (seed, key, attempt number for that
-key), never a draw from a shared RNG, so the same seed faults the same
-messages however the queue orders, batches or parallelises its requests.
+By default the decision for a request is a hash of (seed, key, attempt number
+for that key), where the key is the request's recipients: never a draw from a
+shared RNG, so the same seed faults the same messages however the queue orders,
+batches or parallelises its requests. With ``per_request`` the key is the
+request's serial number instead, so a batch fails as a whole at random and a
+retried message meets a fresh draw (a model that does not follow our chunking).
+
+Kinds: ``5xx`` and ``429`` are transient errors; ``reset`` closes the connection
+before the provider takes the message; ``hang`` takes it and never answers in
+time; ``odd`` takes it and answers 2xx in a shape no document describes.
+``entry_rate`` is drawn per recipient of a VoIP batch: that recipient's
+``send_log`` entry carries an undocumented code while the others go through.
 """
 
 from __future__ import annotations
@@ -14,10 +23,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Literal
 
-FaultKind = Literal["5xx", "429", "reset", "hang"]
+FaultKind = Literal["5xx", "429", "reset", "hang", "odd"]
 # The order the rates are stacked in when a hash is mapped to a kind; fixed so
 # that adding a rate for one kind never reshuffles which keys get another.
-FAULT_KINDS: Final[tuple[FaultKind, ...]] = ("5xx", "429", "reset", "hang")
+FAULT_KINDS: Final[tuple[FaultKind, ...]] = ("5xx", "429", "reset", "hang", "odd")
 
 _UNIT: Final = 2.0**-53
 
@@ -49,6 +58,8 @@ class FaultPlan:
     max_faults_per_key: int | None = 1
     retry_after: int = 1
     hang_seconds: float = 60.0
+    per_request: bool = False
+    entry_rate: float = 0.0
 
     def __post_init__(self) -> None:
         rates: dict[str, float] = {}
@@ -65,6 +76,8 @@ class FaultPlan:
             raise ValueError(
                 f"max_faults_per_key must be >= 0 or None, got {self.max_faults_per_key}"
             )
+        if not 0.0 <= float(self.entry_rate) <= 1.0:
+            raise ValueError(f"entry_rate must be in [0, 1], got {self.entry_rate}")
         if self.retry_after < 0:
             raise ValueError(f"retry_after must be >= 0, got {self.retry_after}")
         if not math.isfinite(self.hang_seconds) or self.hang_seconds <= 0:
@@ -75,7 +88,9 @@ class FaultPlan:
     @property
     def active(self) -> bool:
         """Whether any fault can be injected (lets the hot path skip the bookkeeping)."""
-        return any(rate > 0 for rate in self.rates.values()) and self.max_faults_per_key != 0
+        return any(rate > 0 for rate in self.rates.values()) and (
+            self.per_request or self.max_faults_per_key != 0
+        )
 
     def pick(self, key: str, attempt: int) -> Fault | None:
         """The fault for the ``attempt``-th request (from 0) carrying ``key``, if any."""
@@ -91,9 +106,20 @@ class FaultPlan:
                 return Fault(kind=kind, variant=bits & 1)
         return None
 
+    def entry_fault(self, key: str, attempt: int) -> bool:
+        """Whether this recipient's ``attempt``-th VoIP entry carries an undocumented code."""
+        if self.entry_rate <= 0:
+            return False
+        digest = hashlib.blake2b(
+            f"{self.seed}\x00entry\x00{key}\x00{attempt}".encode(), digest_size=8
+        ).digest()
+        return (int.from_bytes(digest, "big") >> 11) * _UNIT < self.entry_rate
+
     def as_json(self) -> dict[str, object]:
         """The plan as the admin endpoint shows (and accepts) it."""
         return {
+            "per_request": self.per_request,
+            "entry_rate": self.entry_rate,
             "seed": self.seed,
             "rates": dict(self.rates),
             "max_faults_per_key": self.max_faults_per_key,

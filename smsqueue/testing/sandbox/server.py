@@ -21,7 +21,7 @@ from typing import Final
 import httptools
 
 from smsqueue.constants import SANDBOX_VOIP_PATH, SANDBOX_WOOXY_PATH
-from smsqueue.testing.sandbox.app import SandboxApp
+from smsqueue.testing.sandbox.app import Reply, SandboxApp
 from smsqueue.testing.sandbox.config import SandboxConfig
 from smsqueue.testing.sandbox.state import SandboxState
 from smsqueue.testing.sandbox.wire import Request, encode, json_response
@@ -35,11 +35,14 @@ _LINGER_ZERO: Final = struct.pack("ii", 1, 0)
 class _Pending:
     """An answer waiting for its latency to pass, or for the answers before it."""
 
-    __slots__ = ("data", "keep_alive", "provider", "ready", "timer")
+    __slots__ = ("data", "keep_alive", "provider", "ready", "recipients", "timer")
 
-    def __init__(self, *, data: bytes | None, provider: str | None, keep_alive: bool) -> None:
+    def __init__(
+        self, *, data: bytes | None, provider: str | None, keep_alive: bool, recipients: int
+    ) -> None:
         self.data = data  # None: reset the connection instead of answering
         self.provider = provider
+        self.recipients = recipients
         self.keep_alive = keep_alive
         self.ready = False
         self.timer: asyncio.TimerHandle | None = None
@@ -111,16 +114,18 @@ class _Connection(asyncio.Protocol):
                 body=b"".join(self._body),
             )
             reply = self._app.handle(request)
-            response, delay, provider = reply.response, reply.delay, reply.provider
         except Exception:
             # A sandbox bug must show as an answer (and a log line), not as a parser error.
             log.exception("sandbox failed on %s", path)
-            response, delay, provider = json_response(500, {"error": "sandbox bug"}), 0.0, None
+            reply = Reply(response=json_response(500, {"error": "sandbox bug"}))
+        response, delay = reply.response, reply.delay
         data = None if response is None else encode(response, keep_alive=keep_alive)
+        pending = _Pending(
+            data=data, provider=reply.provider, keep_alive=keep_alive, recipients=reply.recipients
+        )
         if delay <= 0 and not self._queue:
-            self._deliver(data, provider, keep_alive)
+            self._deliver(pending)
             return
-        pending = _Pending(data=data, provider=provider, keep_alive=keep_alive)
         self._queue.append(pending)
         if delay <= 0:
             pending.ready = True  # an earlier answer is still waiting; this one follows it
@@ -135,20 +140,22 @@ class _Connection(asyncio.Protocol):
         queue = self._queue
         while queue and queue[0].ready:
             head = queue.popleft()
-            if not self._deliver(head.data, head.provider, head.keep_alive):
+            if not self._deliver(head):
                 return
 
-    def _deliver(self, data: bytes | None, provider: str | None, keep_alive: bool) -> bool:
+    def _deliver(self, pending: _Pending) -> bool:
         """Write one answer (or reset); False when the connection is now closed."""
         transport = self._transport
         assert transport is not None
-        if provider is not None:
-            self._app.state.leave(provider)
-        if data is None:
+        if pending.provider is not None:
+            self._app.state.leave(pending.provider)
+        if pending.data is None:
+            if pending.provider is not None:
+                self._app.state.cut_off(pending.provider, pending.recipients)
             self._reset()
             return False
-        transport.write(data)
-        if not keep_alive:
+        transport.write(pending.data)
+        if not pending.keep_alive:
             self.close()
             return False
         return True
@@ -175,6 +182,7 @@ class _Connection(asyncio.Protocol):
                 pending.timer.cancel()
             if pending.provider is not None:
                 self._app.state.leave(pending.provider)
+                self._app.state.cut_off(pending.provider, pending.recipients)
 
     def close(self) -> None:
         """Close after what was written is flushed; unanswered requests are dropped."""

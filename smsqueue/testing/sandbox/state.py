@@ -89,6 +89,11 @@ class SandboxState:
         self.in_flight_seconds = dict.fromkeys(PROVIDERS, 0.0)
         self._since = dict.fromkeys(PROVIDERS, clock())
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
+        # Recipients whose request got no readable answer (reset, hang, dropped connection,
+        # a 2xx of unknown shape): the only ones the queue may rightly call 'unknown'.
+        self.cut = dict.fromkeys(PROVIDERS, 0)
+        self.entry_faults = 0
+        self._serial_requests = itertools.count()
         self._attempts: dict[tuple[str, str], int] = {}
         self._key_faults: dict[tuple[str, str], int] = {}
 
@@ -143,9 +148,18 @@ class SandboxState:
     # --- faults -------------------------------------------------------------
 
     def fault_for(self, plan: FaultPlan, provider: str, key: str) -> Fault | None:
-        """The fault (if any) for this request, counting the attempt and the fault per key."""
+        """The fault (if any) for this request, counting the attempt and the fault per key.
+
+        ``key`` is the request's recipients; under ``per_request`` it is ignored and each
+        request is drawn on its own (uncapped: the same message may fail again and again).
+        """
         if not plan.active:
             return None  # no bookkeeping: a long benchmark must not grow a dict per number
+        if plan.per_request:
+            fault = plan.pick(f"request:{next(self._serial_requests)}", 0)
+            if fault is not None:
+                self.faults[fault.kind] += 1
+            return fault
         slot = (provider, key)
         attempt = self._attempts.get(slot, 0)
         self._attempts[slot] = attempt + 1
@@ -157,6 +171,26 @@ class SandboxState:
             self._key_faults[slot] = used + 1
             self.faults[fault.kind] += 1
         return fault
+
+    def entry_fault(self, plan: FaultPlan, number: str) -> bool:
+        """Whether this recipient's VoIP entry carries an undocumented code this time."""
+        if plan.entry_rate <= 0:
+            return False
+        slot = ("entry", number)
+        attempt = self._attempts.get(slot, 0)
+        self._attempts[slot] = attempt + 1
+        used = self._key_faults.get(slot, 0)
+        if plan.max_faults_per_key is not None and used >= plan.max_faults_per_key:
+            return False
+        if not plan.entry_fault(number, attempt):
+            return False
+        self._key_faults[slot] = used + 1
+        self.entry_faults += 1
+        return True
+
+    def cut_off(self, provider: str, recipients: int) -> None:
+        """``recipients`` of one request got no readable answer."""
+        self.cut[provider] += recipients
 
     # --- admin --------------------------------------------------------------
 
@@ -173,6 +207,8 @@ class SandboxState:
             self.in_flight_seconds[provider] = 0.0
             self._since[provider] = now
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
+        self.cut = dict.fromkeys(PROVIDERS, 0)
+        self.entry_faults = 0
         self._attempts.clear()
         self._key_faults.clear()
 
@@ -193,6 +229,8 @@ class SandboxState:
             "in_flight_seconds": dict(self.in_flight_seconds),
             "clock": now,
             "faults": dict(self.faults),
+            "entry_faults": self.entry_faults,
+            "cut": dict(self.cut),
             "messages": len(self.messages),
             "balance": None if self.balance is None else str(self.balance),
         }

@@ -27,6 +27,7 @@ _HTML_500: Final = (
     b"<html><head><title>500 Internal Server Error</title></head>"
     b"<body><h1>Internal Server Error</h1></body></html>"
 )
+_HTML_500_RESPONSE: Final = Response(status=500, body=_HTML_500, content_type="text/html")
 
 
 def _error(
@@ -81,23 +82,25 @@ def send(request: Request, *, config: SandboxConfig, state: SandboxState) -> Out
             401, "Invalid api credentials", headers=(("WWW-Authenticate", 'Basic realm="api"'),)
         )
     form = _form(request)
-    hang = False
+    hang = odd = False
     to_field = form.get("to")
+    recipients = [n.strip() for n in (to_field or "").split(",") if n.strip()]
+    n = max(len(recipients), 1)
+    if any("+" + r.lstrip("+") in config.poison for r in recipients):
+        return Outcome(response=_HTML_500_RESPONSE, recipients=n)
     if to_field is not None:
         fault = state.fault_for(config.faults, VOIP, to_field)
         if fault is not None:
             if fault.kind == "5xx":
-                return Outcome(
-                    response=Response(status=500, body=_HTML_500, content_type="text/html")
-                )
+                return Outcome(response=_HTML_500_RESPONSE, recipients=n)
             if fault.kind == "429":
                 retry = (("Retry-After", str(config.faults.retry_after)),)
                 return _error(429, "Too Many Requests", headers=retry)
             if fault.kind == "reset":
-                return Outcome(response=None)
-            hang = True
+                return Outcome(response=None, recipients=n)
+            hang = fault.kind == "hang"
+            odd = fault.kind == "odd"
     msg = form.get("msg", "")
-    recipients = [n.strip() for n in (to_field or "").split(",") if n.strip()]
     if not recipients:
         return _error(400, "Missing required parameter: to", hang=hang)
     if not msg.strip():
@@ -116,7 +119,14 @@ def send(request: Request, *, config: SandboxConfig, state: SandboxState) -> Out
         parts=segments.parts(msg),
     )
     log = [_one(number, batch, config=config, state=state) for number in recipients]
-    return Outcome(response=json_response(200, {"send_log": log}), hang=hang)
+    if odd:
+        # Taken, then answered in a shape the document never shows: nothing in it is usable.
+        state.cut_off(VOIP, len(recipients))
+        body = {"status": "ok", "count": len(log)} if len(log) % 2 else {"send_log": {}}
+        return Outcome(response=json_response(200, body), recipients=len(recipients))
+    return Outcome(
+        response=json_response(200, {"send_log": log}), hang=hang, recipients=len(recipients)
+    )
 
 
 class _Batch:
@@ -153,7 +163,10 @@ def _one(
         return _failed(entry, 400, "Invalid phone number")
     entry["country"] = phonenumbers.region_code_for_number(phonenumbers.parse(number, None)) or ""
     if number in config.blacklist:
-        return _failed(entry, 400, "Phone number blacklisted")
+        return _failed(entry, config.voip_blacklist_code, config.voip_blacklist_desc)
+    if state.entry_fault(config.faults, number):
+        # A per-recipient code the document never defines, with or without words.
+        return _failed(entry, 503 if len(number) % 2 else 999, "")
     cost: Decimal = batch.parts * config.voip_price
     # Charged on acceptance, scheduled or not: the sandbox has no later moment of sending.
     if not state.charge(cost):

@@ -45,11 +45,14 @@ class Response:
 class Outcome:
     """What a provider endpoint decided: an answer, or (``response`` None) a reset connection.
 
-    ``hang`` holds the answer back for the fault plan's ``hang_seconds``.
+    ``hang`` holds the answer back for the fault plan's ``hang_seconds``. ``recipients``
+    is how many recipients the request carried: if its answer never reaches the client
+    (a reset, a hang, a dropped connection) each of them counts as cut.
     """
 
     response: Response | None
     hang: bool = False
+    recipients: int = 1
 
 
 def json_response(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Final
 
 from smsqueue.constants import WOOXY
 from smsqueue.providers.wooxy import validate
@@ -42,7 +43,14 @@ def _fault_answer(fault: Fault, config: SandboxConfig) -> Outcome | None:
         )
     if fault.kind == "reset":
         return Outcome(response=None)
-    return None
+    return None  # hang and odd: the provider takes the message, then answers late or oddly
+
+
+# 2xx bodies no document describes: the message was taken, the answer says nothing usable.
+_ODD_BODIES: Final = (
+    (b'{"status":"queued"}', "application/json"),
+    (b"OK", "text/plain"),
+)
 
 
 def _parse(request: Request) -> dict[str, object] | None:
@@ -67,19 +75,28 @@ def send(request: Request, *, config: SandboxConfig, state: SandboxState) -> Out
     # Faults come after auth (a real outage does not care about the body) and are keyed
     # by the recipient, so a body without one has nothing to key the plan on.
     number = body.get("phoneNumber") if body is not None else None
+    odd: Fault | None = None
     if isinstance(number, str):
+        if number in config.poison:
+            return _error(500, "Internal server error")
         fault = state.fault_for(config.faults, WOOXY, number)
         if fault is not None:
             answer = _fault_answer(fault, config)
             if answer is not None:
                 return answer
-            hang = True
+            hang = fault.kind == "hang"
+            odd = fault if fault.kind == "odd" else None
     if body is None:
         return _error(400, "Bad Request", hang=hang)
     errors = validate(body)
     if errors:
         return _error(400, *errors, hang=hang)
-    return _accept(body, config=config, state=state, hang=hang)
+    outcome = _accept(body, config=config, state=state, hang=hang)
+    if odd is not None and outcome.response is not None and outcome.response.status == 200:
+        state.cut_off(WOOXY, 1)
+        raw, kind = _ODD_BODIES[odd.variant]
+        return Outcome(response=Response(status=200, body=raw, content_type=kind))
+    return outcome
 
 
 def _accept(
