@@ -113,7 +113,7 @@ def check(client: redis.Redis, cid: str) -> dict[str, int]:
     assert len(states) == total
     from_bytes = Counter(keys.PUBLIC_STATUS[b] for b in states)
     assert {n: v for n, v in counts.items() if v} == dict(from_bytes)
-    live = sum(1 for b in states if b in "qwscf")
+    live = sum(1 for b in states if b not in keys.TERMINAL)
     assert int(meta["open"]) == live
     return counts
 
@@ -124,7 +124,7 @@ def test_claim_marks_queued_as_claimed(client: redis.Redis, scripts: Scripts, ci
     assert scripts.claim(cid, "A") == [4, "0,1,2,3"]
     assert state(client, cid) == "cccc"
     assert check(client, cid)["sending"] == 4
-    assert client.hget(f"{P}owners", f"{cid}:0") == "A"
+    assert client.hget(keys.K_OWNERS, f"{cid}:0") == "A"
     assert client.zscore(keys.K_LEASES, f"{cid}:0") is not None
 
 
@@ -287,7 +287,7 @@ def test_release_requeues_claimed_and_marks_in_flight_unknown(
     counts = check(client, cid)
     assert counts["queued"] == 2
     assert counts["unknown"] == 2
-    assert client.hget(f"{P}owners", f"{cid}:0") is None
+    assert client.hget(keys.K_OWNERS, f"{cid}:0") is None
     assert client.zscore(keys.K_LEASES, f"{cid}:0") is None
     assert scripts.claim(cid, "B") == [2, "0,2"]  # the unknown ones are never resent
 
@@ -307,7 +307,7 @@ def test_sweep_takes_back_an_expired_lease(client: redis.Redis, scripts: Scripts
     counts = check(client, cid)
     assert counts["unknown"] == 1
     assert counts["queued"] == 3
-    assert client.hget(f"{P}owners", f"{cid}:0") is None
+    assert client.hget(keys.K_OWNERS, f"{cid}:0") is None
     assert scripts.sweep() == []
     # The swept owner can neither start nor release any more.
     assert scripts.start(cid, "A", [1]) == [-1, ""]
@@ -385,6 +385,18 @@ def test_stale_resignals_an_idle_chunk_with_queued_work(
     assert scripts.stale(0) == [f"{cid}:0"]
     assert scripts.stale(3600) == []  # just signalled: not stale for an hour
     check(client, cid)
+
+
+def test_stale_counts_resignals_until_a_claim(
+    client: redis.Redis, scripts: Scripts, cid: str
+) -> None:
+    """Each STALE re-signal of a chunk is counted in the resignals hash; a CLAIM clears it."""
+    chunk = f"{cid}:0"
+    assert scripts.stale(0) == [chunk]
+    assert scripts.stale(0) == [chunk]
+    assert client.hget(keys.K_RESIGNALS, chunk) == "2"
+    scripts.claim(cid, "A")
+    assert client.hget(keys.K_RESIGNALS, chunk) is None
 
 
 def test_campaign_becomes_done_when_nothing_is_open(

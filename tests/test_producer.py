@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ from smsqueue.errors import InputError, NotFound
 from smsqueue.intake.producer import SmsQueue
 from smsqueue.settings import Settings
 from smsqueue.sms.template import Template
-from smsqueue.store import keys
+from smsqueue.store import keys, lua
 
 VALID = ["+12025550101", "+12025550102", "+12025550103", "+12025550104"]
 SECRET_TEXT = "Secret-word-xyzzy"
@@ -510,3 +510,123 @@ def test_an_iterable_that_fails_midway(settings: Settings, raw: redis.Redis, str
             assert len(recorder.calls) == 3  # every chunk was signalled
     finally:
         q.close()
+
+
+# --- atomic creation, bulk reads ---------------------------------------------------
+
+
+def before_each_round_trip(q: SmsQueue, hook: Callable[[], None]) -> None:
+    """Make ``q``'s Redis client call ``hook`` just before it sends each request."""
+
+    class Hooked(redis.Connection):
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            hook()
+            super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+    pool = q.redis.connection_pool
+    pool.disconnect()
+    pool.reset()  # connections made before the hook would bypass it
+    pool.connection_class = Hooked
+
+
+def test_no_reader_sees_a_half_made_campaign(
+    settings: Settings, recorder: CeleryRecorder, raw: redis.Redis
+) -> None:
+    """Between any two requests of send_campaign, each campaign has its hash, status and entry."""
+    q = SmsQueue(settings=settings.model_copy(update={"chunk_size": 2}), celery_app=recorder)  # type: ignore[arg-type]
+    looked_at: set[str] = set()
+
+    def check() -> None:
+        prefix = keys.k_campaign("")
+        for key in raw.scan_iter(keys.k_campaign("*")):
+            cid = key.removeprefix(prefix)
+            if ":" in cid:  # one of the campaign's other keys
+                continue
+            looked_at.add(cid)
+            meta = raw.hgetall(key)
+            assert raw.zscore(keys.K_CAMPAIGNS, cid) is not None, f"{cid} not in campaigns"
+            assert meta.get("status") in (keys.CAMPAIGN_ACTIVE, keys.CAMPAIGN_DRAFT), meta
+            assert {"provider", "total", "open"} <= set(meta), meta
+        for member in raw.zrange(keys.K_CAMPAIGNS, 0, -1):
+            assert raw.exists(keys.k_campaign(str(member))), f"{member!r} has no campaign hash"
+
+    before_each_round_trip(q, check)
+    try:
+        q.send_campaign(VALID, text="Hi", provider=c.WOOXY)
+        q.send_campaign(VALID, text="Hi", provider=c.WOOXY, strict=True)
+        with pytest.raises(InputError):
+            q.send_campaign([*VALID, "bad"], text="Hi", provider=c.WOOXY, strict=True)
+    finally:
+        q.close()
+    assert len(looked_at) == 3  # each campaign was looked at while it was being written
+
+
+def drive(raw: redis.Redis, cid: str, chunks: int, size: int) -> list[str]:
+    """Send every message of ``cid`` through the real scripts: some sent, unknown, most failed.
+
+    Returns the ids of the failed and unknown ones, in order.
+    """
+    claim, start, finish = (
+        raw.register_script(s) for s in (lua.CLAIM, lua.START, lua.FINISH)
+    )  # fmt: skip
+    bad: list[str] = []
+    for k in range(chunks):
+        p = keys.KEY_PREFIX
+        claim(args=[p, cid, k, "t", 60])
+        start(args=[p, cid, k, "t", 5, ",".join(str(i) for i in range(size))])
+        groups: list[Any] = []
+        for i in range(size):
+            if i % 6 == 5:
+                groups += [i, "sent", f"s-{k}-{i}", "0.01", 1, "", 0, "+1"]
+                continue
+            kind = "unknown" if i % 6 == 4 else "failed"
+            groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1"]
+            bad.append(f"{cid}-{k}-{i}")
+        finish(args=[p, cid, k, 3600, *groups])
+    return bad
+
+
+def test_failed_reads_in_bulk(
+    settings: Settings, recorder: CeleryRecorder, raw: redis.Redis
+) -> None:
+    """failed() of 51 failed messages takes a few round trips and says what status() says."""
+    size, chunks = 20, 3
+    q = SmsQueue(settings=settings.model_copy(update={"chunk_size": size}), celery_app=recorder)  # type: ignore[arg-type]
+    try:
+        rows = [{"phone": f"+1202555{n:04d}", "name": "x" * n} for n in range(size * chunks)]
+        cid = q.send_campaign(rows, text="Hi {name}", provider=c.WOOXY).id
+        bad = drive(raw, cid, chunks, size)
+        assert len(bad) == 51
+        # A failed message that still carries an earlier attempt's smsid and cost.
+        raw.hset(keys.k_message(bad[1]), "smsid", "earlier-1")
+        raw.hset(keys.k_result("earlier-1"), "cost", "0.0300")
+
+        trips = 0
+
+        def count() -> None:
+            nonlocal trips
+            trips += 1
+
+        before_each_round_trip(q, count)
+        q.redis.ping()  # the connection's handshake is not the read's
+        trips = 0
+        found = q.failed(cid)
+        assert 1 <= trips <= 4
+        assert found == [q.status(mid) for mid in bad]
+        assert found[1].cost is not None and found[1].smsid == "earlier-1"
+        assert {m.status for m in found} == {"failed", "unknown"}
+        assert q.failed(cid, limit=23) == found[:23]  # across a chunk boundary
+        with pytest.raises(NotFound):
+            q.failed("ffffffffffff")
+    finally:
+        q.close()
+
+
+def test_attempts_above_127_are_read(queue: SmsQueue, raw: redis.Redis) -> None:
+    """status() and failed() report an attempt count of 128 or more (not a UTF-8 byte)."""
+    cid = queue.send_campaign(VALID[:2], text="Hi", provider=c.WOOXY).id
+    drive(raw, cid, 1, 2)
+    raw.setrange(keys.k_attempts(cid, 0), 0, bytes([200]))
+    assert queue.status(f"{cid}-0-0").attempts == 200
+    assert queue.status(f"{cid}-0-1").attempts == 1
+    assert [m.attempts for m in queue.failed(cid)] == [200, 1]

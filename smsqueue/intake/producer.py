@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
+import redis
 from celery import Celery
 
 from smsqueue import constants as c
@@ -72,6 +73,7 @@ class SmsQueue:
         )
         self.celery = celery_app or make_app(self.settings)
         self._create_single = self.redis.register_script(lua.CREATE_SINGLE)
+        self._create_campaign = self.redis.register_script(lua.CREATE_CAMPAIGN)
         self._seal = self.redis.register_script(lua.SEAL)
         self._cancel = self.redis.register_script(lua.CANCEL)
         self._set_status = self.redis.register_script(lua.SET_STATUS)
@@ -160,18 +162,21 @@ class SmsQueue:
         tpl = Template(text)
         due, deliver_at = self._schedule(provider, send_at, provider_schedule)
         cid = new_id()
+        # A strict campaign stays a draft (never claimed) until every row has passed.
         meta = self._campaign_fields(
-            provider, text, tpl.fields, sender, tags, lane="bulk", due=due or deliver_at
+            provider,
+            text,
+            tpl.fields,
+            sender,
+            tags,
+            lane="bulk",
+            due=due or deliver_at,
+            status=keys.CAMPAIGN_DRAFT if strict else keys.CAMPAIGN_ACTIVE,
         )
         if deliver_at is not None:
             meta += ["deliver_at", repr(deliver_at)]
         state = keys.ST_SCHEDULED if due else keys.ST_QUEUED
-        self.redis.hset(keys.k_campaign(cid), mapping=dict(zip(meta[::2], meta[1::2], strict=True)))
-        self.redis.hset(
-            keys.k_campaign(cid),
-            mapping={"status": "draft" if strict else keys.CAMPAIGN_ACTIVE, "total": 0, "open": 0},
-        )
-        self.redis.zadd(keys.K_CAMPAIGNS, {cid: self.clock()})
+        self._create_campaign(args=[keys.KEY_PREFIX, cid, repr(self.clock()), *meta])
         writer = _ChunkWriter(self, cid, state=state, due=due, signal=not strict and due is None)
         rejected: list[Rejected] = []
         seen: set[str] = set()
@@ -231,6 +236,7 @@ class SmsQueue:
         *,
         lane: str,
         due: float | None,
+        status: str = keys.CAMPAIGN_ACTIVE,
     ) -> list[str]:
         pairs = {
             "provider": provider,
@@ -240,7 +246,7 @@ class SmsQueue:
             "tags": json.dumps(list(tags)),
             "lane": lane,
             "queue": queue_for(provider, lane),
-            "status": keys.CAMPAIGN_ACTIVE,
+            "status": status,
             "created_at": repr(self.clock()),
             "send_at": "" if due is None else repr(due),
             "retention": str(self.settings.retention_seconds),
@@ -273,13 +279,19 @@ class SmsQueue:
         return when, None
 
     def _drop(self, cid: str, chunks: int) -> None:
-        doomed = [keys.k_campaign(cid), keys.k_counts(cid)]
-        for k in range(chunks):
-            doomed += [keys.k_rows(cid, k), keys.k_state(cid, k)]
-            self.redis.zrem(keys.K_PENDING, f"{cid}:{k}")
-            self.redis.zrem(keys.K_DUE, f"{cid}:{k}")
-        self.redis.delete(*doomed)
-        self.redis.zrem(keys.K_CAMPAIGNS, cid)
+        # One transaction, like the creation: no reader sees a half-removed campaign.
+        members = [f"{cid}:{k}" for k in range(chunks)]
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(
+            keys.k_campaign(cid),
+            keys.k_counts(cid),
+            *(key for k in range(chunks) for key in (keys.k_rows(cid, k), keys.k_state(cid, k))),
+        )
+        if members:
+            pipe.zrem(keys.K_PENDING, *members)
+            pipe.zrem(keys.K_DUE, *members)
+        pipe.zrem(keys.K_CAMPAIGNS, cid)
+        pipe.execute()
 
     # --- read ---------------------------------------------------------------
 
@@ -289,10 +301,10 @@ class SmsQueue:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hmget(keys.k_campaign(cid), ["provider", "template", "fields"])
         pipe.getrange(keys.k_state(cid, k), i, i)
-        pipe.getrange(keys.k_attempts(cid, k), i, i)
+        _get_attempts(pipe, cid, k, [i])
         pipe.get(keys.k_rows(cid, k))
         pipe.hgetall(keys.k_message(mid))
-        (provider, template, _), st, att, rows_json, extra = pipe.execute()
+        (provider, template, _), st, (att,), rows_json, extra = pipe.execute()
         if provider is None or not st or rows_json is None:
             raise NotFound(f"no message {mid!r}")
         row = json.loads(rows_json)[i]
@@ -307,7 +319,7 @@ class SmsQueue:
             provider=provider,
             to=row[0],
             smsid=extra.get("smsid") or None,
-            attempts=ord(att) if att else 0,
+            attempts=int(att),
             error=extra.get("error") or None,
             segments=segments.parts(text),
             cost=Decimal(str(cost)) if cost else None,
@@ -354,7 +366,7 @@ class SmsQueue:
         else:
             self.campaign(id)  # NotFound for an unknown campaign
             cid = id
-            for old in (keys.CAMPAIGN_ACTIVE, keys.CAMPAIGN_PAUSED, "draft"):
+            for old in (keys.CAMPAIGN_ACTIVE, keys.CAMPAIGN_PAUSED, keys.CAMPAIGN_DRAFT):
                 self._set_status(args=[keys.KEY_PREFIX, cid, old, keys.CAMPAIGN_CANCELLED])
             chunks = int(self.redis.hget(keys.k_campaign(cid), "chunks") or 0)
             got = [0, 0, 0]
@@ -389,17 +401,88 @@ class SmsQueue:
 
     def failed(self, cid: str, *, limit: int | None = None) -> list[MessageStatus]:
         """The campaign's failed and unknown messages, with their reasons."""
-        self.campaign(cid)  # NotFound when there is no such campaign
-        chunks = int(self.redis.hget(keys.k_campaign(cid), "chunks") or 0)
+        provider, template, chunks = self.redis.hmget(
+            keys.k_campaign(cid), ["provider", "template", "chunks"]
+        )
+        if provider is None:
+            raise NotFound(f"no campaign {cid!r}")
+        tpl = Template(str(template or ""))
+        n_chunks = int(chunks or 0)
         out: list[MessageStatus] = []
-        for k in range(chunks):
-            states = str(self.redis.get(keys.k_state(cid, k)) or "")
-            for i, b in enumerate(states):
-                if b in (keys.ST_FAILED, keys.ST_UNKNOWN):
-                    out.append(self.status(f"{cid}-{k}-{i}"))
-                    if limit is not None and len(out) >= limit:
-                        return out
+        # Round trips grow with the chunks read, never with the messages found.
+        for k0 in range(0, n_chunks, _CHUNKS_PER_READ):
+            ks = range(k0, min(k0 + _CHUNKS_PER_READ, n_chunks))
+            pipe = self.redis.pipeline(transaction=False)
+            for k in ks:
+                pipe.get(keys.k_state(cid, k))
+            found = [
+                (k, i, b)
+                for k, states in zip(ks, pipe.execute(), strict=True)
+                for i, b in enumerate(states or "")
+                if b in (keys.ST_FAILED, keys.ST_UNKNOWN)
+            ]
+            if limit is not None:
+                found = found[: max(limit - len(out), 0)]
+            out += self._messages(cid, str(provider), tpl, found)
+            if limit is not None and len(out) >= limit:
+                break
         return out
+
+    def _messages(
+        self, cid: str, provider: str, tpl: Template, found: list[tuple[int, int, str]]
+    ) -> list[MessageStatus]:
+        """What status() says of each (chunk, index, state) of one campaign, in two round trips."""
+        if not found:
+            return []
+        by_chunk: dict[int, list[int]] = {}
+        for k, i, _ in found:
+            by_chunk.setdefault(k, []).append(i)
+        pipe = self.redis.pipeline(transaction=False)
+        for k, idx in by_chunk.items():
+            pipe.get(keys.k_rows(cid, k))
+            _get_attempts(pipe, cid, k, idx)
+        for k, i, _ in found:
+            pipe.hgetall(keys.k_message(f"{cid}-{k}-{i}"))
+        got = pipe.execute()
+        rows: dict[int, list[list[str]] | None] = {}
+        attempts: dict[tuple[int, int], int] = {}
+        for n, (k, idx) in enumerate(by_chunk.items()):
+            rows_json, counts = got[2 * n], got[2 * n + 1]
+            rows[k] = json.loads(rows_json) if rows_json is not None else None
+            attempts.update({(k, i): int(a) for i, a in zip(idx, counts, strict=True)})
+        extras: list[dict[str, str]] = got[2 * len(by_chunk) :]
+        smsids = [e["smsid"] for e in extras if e.get("smsid")]
+        costs = dict(zip(smsids, self._costs(smsids), strict=True))
+        out: list[MessageStatus] = []
+        for (k, i, st), extra in zip(found, extras, strict=True):
+            chunk_rows = rows[k]
+            if chunk_rows is None:  # expired since its states were read
+                continue
+            row = chunk_rows[i]
+            cost = costs.get(extra.get("smsid") or "")
+            out.append(
+                MessageStatus(
+                    id=f"{cid}-{k}-{i}",
+                    campaign=cid,
+                    status=keys.PUBLIC_STATUS.get(st, "unknown"),
+                    provider=provider,
+                    to=row[0],
+                    smsid=extra.get("smsid") or None,
+                    attempts=attempts[k, i],
+                    error=extra.get("error") or None,
+                    segments=segments.parts(tpl.render(row[1:])),
+                    cost=Decimal(str(cost)) if cost else None,
+                )
+            )
+        return out
+
+    def _costs(self, smsids: list[str]) -> list[str | None]:
+        if not smsids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for smsid in smsids:
+            pipe.hget(keys.k_result(smsid), "cost")
+        return list(pipe.execute())
 
     def retry(self, cid: str, *, unknown: bool = True) -> int:
         """Send a campaign's failed (and unknown) messages again; returns how many.
@@ -422,6 +505,20 @@ class SmsQueue:
         if not status:
             raise NotFound(f"no campaign {cid!r}")
         raise InputError(f"campaign {cid} is {status}: it cannot be {verb}")
+
+
+# Chunk state strings read per round trip by failed(): at most this many x chunk_size bytes.
+_CHUNKS_PER_READ = 100
+
+
+def _get_attempts(pipe: redis.client.Pipeline, cid: str, k: int, idx: Sequence[int]) -> None:
+    """Queue a read of the attempt bytes ``idx`` (not empty) of chunk k: ints, 0 if unset."""
+    # Read as integers: one byte of 128 or more is not UTF-8, so the decoding client
+    # would fail on it as a string.
+    offsets = [f"#{i}" for i in idx]
+    pipe.bitfield_ro(
+        keys.k_attempts(cid, k), "u8", offsets[0], [("u8", off) for off in offsets[1:]]
+    )
 
 
 class _ChunkWriter:

@@ -1,10 +1,17 @@
 """The Redis layout: every key, state letter and campaign status, defined once.
 
-Python builds keys with the ``k_*`` functions below; the Lua scripts
-(``smsqueue.store.lua``) get the same layout generated from this module into
-their header, so a key or a state letter is never spelled twice. Everything
-lives under ``KEY_PREFIX`` so one Redis can be shared with other applications
-and a whole deployment found (or flushed) with one pattern.
+``LAYOUT`` maps each key's name to its pattern under ``KEY_PREFIX``. Python
+builds keys with the ``k_<name>`` functions (keys with ids in them) and the
+``K_<NAME>`` constants (fixed keys), which read their pattern from that table.
+``smsqueue.store.lua`` generates the header of its scripts from this module:
+``key_<name>(...)`` functions and ``KEY_<NAME>`` locals from ``LAYOUT``, and
+locals of the same name and value as the ``ST_*``, ``CAMPAIGN_*`` and
+``OUTCOME_*`` constants below, the ``PUB`` table (``PUBLIC_STATUS``) and the
+``TERMINAL`` set. So a key, a state letter or a status is spelled here only;
+tests/test_layout.py checks both sides agree.
+
+Everything lives under ``KEY_PREFIX`` so one Redis can be shared with other
+applications and a whole deployment found (or flushed) with one pattern.
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ from typing import Final
 
 # --- message states ---------------------------------------------------------
 
-# One byte per recipient in a chunk's state string. Lua scripts use the same
-# letters (smsqueue.store.lua substitutes these constants into the script source).
+# One byte per recipient in a chunk's state string. Each is a single letter, so
+# Lua can use it as a plain string.find/string.gsub pattern.
 ST_QUEUED: Final = "q"  # ready to claim
 ST_RETRY: Final = "w"  # waiting in the due set for a retry
 ST_SCHEDULED: Final = "s"  # waiting in the due set for its send time
@@ -39,88 +46,134 @@ PUBLIC_STATUS: Final = {
     ST_UNKNOWN: "unknown",
     ST_PROVIDER_SCHEDULED: "scheduled",
 }
-STATUSES: Final = ("queued", "scheduled", "sending", "sent", "failed", "cancelled", "unknown")
+STATUSES: Final = tuple(dict.fromkeys(PUBLIC_STATUS.values()))
 
-# Campaign states.
+# A message in one of these is no longer open: its campaign finishes once none is open.
+TERMINAL: Final = frozenset({ST_SENT, ST_FAILED, ST_CANCELLED, ST_UNKNOWN, ST_PROVIDER_SCHEDULED})
+
+# Campaign states (the campaign hash's "status").
+CAMPAIGN_DRAFT: Final = "draft"  # a strict campaign still being validated: not sent yet
 CAMPAIGN_ACTIVE: Final = "active"
 CAMPAIGN_PAUSED: Final = "paused"
 CAMPAIGN_CANCELLED: Final = "cancelled"
 CAMPAIGN_DONE: Final = "done"
 
+# The outcome kinds the FINISH script takes (smsqueue.delivery.outcomes.Kind).
+OUTCOME_SENT: Final = "sent"
+OUTCOME_SCHEDULED: Final = "scheduled"  # accepted with a delivery date: provider-scheduled
+OUTCOME_FAILED: Final = "failed"
+OUTCOME_RETRY: Final = "retry"
+OUTCOME_UNKNOWN: Final = "unknown"
+OUTCOME_PAUSED: Final = "paused"  # account error: back to claimed, circuit opened
+
 # --- Redis keys ---------------------------------------------------------------
-# Everything lives under KEY_PREFIX. {cid} is a campaign id, {k} a chunk number;
-# a message id is "{cid}-{k}-{i}", so finding a message needs no index.
+# Key name -> pattern under KEY_PREFIX. {cid} is a campaign id, {k} a chunk
+# number; a message id is "{cid}-{k}-{i}", so finding a message needs no index.
+# Chunk ids in the sets below are "{cid}:{k}".
 
 KEY_PREFIX: Final = "smsq:"
 
+LAYOUT: Final = {
+    # Hash: template, fields, provider, sender, tags, status, total, open, chunks, times.
+    "campaign": "c:{cid}",
+    # Hash: public status name -> count; always sums to the campaign's total.
+    "counts": "c:{cid}:n",
+    # String: the chunk's recipients as a JSON array of [phone, field, ...] rows.
+    "rows": "c:{cid}:r:{k}",
+    # String: one state byte per recipient (ST_*).
+    "state": "c:{cid}:s:{k}",
+    # String: one byte per recipient, provider requests made; grows on first attempt.
+    "attempts": "c:{cid}:a:{k}",
+    # Hash, only once a message has an outcome: smsid, error, at.
+    "message": "m:{mid}",
+    # Hash with a retention TTL: the outcome record found by the provider's smsid.
+    "result": "r:{smsid}",
+    # String with a TTL: an idempotency key's message id.
+    "idempotency": "idem:{key}",
+    # Zset: chunk id -> lease expiry.
+    "leases": "leases",
+    # Hash: chunk id -> the owner holding its lease.
+    "owners": "owners",
+    # Zset: "{cid}:{k}:{i}" (a retry) or "{cid}:{k}" (a scheduled chunk) -> due time.
+    "due": "due",
+    # Zset: chunk id -> last signal time.
+    "pending": "pending",
+    # Zset: cid -> created time.
+    "campaigns": "campaigns",
+    # Hash: chunk id -> lost-signal re-sends so far.
+    "resignals": "resignals",
+    # Zset: permit id -> lease expiry; at most the provider's cap members.
+    "permits": "permits:{provider}",
+    # List: one token per released permit, for waiters blocked in BLPOP.
+    "permit_wake": "permits:{provider}:wake",
+    # Hash, present while the provider is paused: reason, since, probe_at.
+    "circuit": "circuit:{provider}",
+    # Hash: cumulative bucket counts and sum of one histogram (smsqueue.operations.metrics).
+    "histogram": "hist:{name}:{provider}",
+    # Hash: lifetime counters per provider (sent, failed, unknown, retried).
+    "stats": "stats:{provider}",
+}
+
+
+def _key(layout_name: str, /, **ids: object) -> str:
+    return KEY_PREFIX + LAYOUT[layout_name].format(**ids)
+
 
 def k_campaign(cid: str) -> str:
-    """Hash: template, fields, provider, sender, tags, status, total, chunks, times."""
-    return f"{KEY_PREFIX}c:{cid}"
+    return _key("campaign", cid=cid)
 
 
 def k_counts(cid: str) -> str:
-    """Hash: public status name -> count; always sums to the campaign's total."""
-    return f"{KEY_PREFIX}c:{cid}:n"
+    return _key("counts", cid=cid)
 
 
 def k_rows(cid: str, k: int | str) -> str:
-    """String: the chunk's recipients as a JSON array of [phone, field, ...] rows."""
-    return f"{KEY_PREFIX}c:{cid}:r:{k}"
+    return _key("rows", cid=cid, k=k)
 
 
 def k_state(cid: str, k: int | str) -> str:
-    """String: one state byte per recipient (ST_*)."""
-    return f"{KEY_PREFIX}c:{cid}:s:{k}"
+    return _key("state", cid=cid, k=k)
 
 
 def k_attempts(cid: str, k: int | str) -> str:
-    """String: one byte per recipient, provider requests made; grows on first attempt."""
-    return f"{KEY_PREFIX}c:{cid}:a:{k}"
+    return _key("attempts", cid=cid, k=k)
 
 
 def k_message(mid: str) -> str:
-    """Hash, only once a message has an outcome: smsid, error, cost, parts, times."""
-    return f"{KEY_PREFIX}m:{mid}"
+    return _key("message", mid=mid)
 
 
 def k_result(smsid: str) -> str:
-    """Hash with a retention TTL: the outcome record found by the provider's smsid."""
-    return f"{KEY_PREFIX}r:{smsid}"
+    return _key("result", smsid=smsid)
 
 
 def k_idempotency(key: str) -> str:
-    """String with a TTL: an idempotency key's message id."""
-    return f"{KEY_PREFIX}idem:{key}"
-
-
-K_LEASES: Final = f"{KEY_PREFIX}leases"  # zset "{cid}:{k}|{owner}" -> lease expiry
-K_DUE: Final = f"{KEY_PREFIX}due"  # zset "{cid}:{k}:{i}" -> due time (retries, schedules)
-K_PENDING: Final = f"{KEY_PREFIX}pending"  # zset "{cid}:{k}" -> last signal time
-K_CAMPAIGNS: Final = f"{KEY_PREFIX}campaigns"  # zset cid -> created time
-K_RESIGNALS: Final = f"{KEY_PREFIX}resignals"  # hash "{cid}:{k}" -> lost-signal re-sends so far
+    return _key("idempotency", key=key)
 
 
 def k_permits(provider: str) -> str:
-    """Zset: permit id -> lease expiry; at most the provider's cap members."""
-    return f"{KEY_PREFIX}permits:{provider}"
+    return _key("permits", provider=provider)
 
 
 def k_permit_wake(provider: str) -> str:
-    """List: one token per released permit, for waiters blocked in BLPOP."""
-    return f"{KEY_PREFIX}permits:{provider}:wake"
+    return _key("permit_wake", provider=provider)
 
 
 def k_circuit(provider: str) -> str:
-    """Hash, present while the provider is paused: reason, since, probe_at."""
-    return f"{KEY_PREFIX}circuit:{provider}"
+    return _key("circuit", provider=provider)
 
 
 def k_histogram(name: str, provider: str) -> str:
-    """Hash: cumulative bucket counts and sum of one histogram (smsqueue.operations.metrics)."""
-    return f"{KEY_PREFIX}hist:{name}:{provider}"
+    return _key("histogram", name=name, provider=provider)
 
 
 def k_stats(provider: str) -> str:
-    """Hash: lifetime counters per provider (sent, failed, unknown, retried)."""
-    return f"{KEY_PREFIX}stats:{provider}"
+    return _key("stats", provider=provider)
+
+
+K_LEASES: Final = _key("leases")
+K_OWNERS: Final = _key("owners")
+K_DUE: Final = _key("due")
+K_PENDING: Final = _key("pending")
+K_CAMPAIGNS: Final = _key("campaigns")
+K_RESIGNALS: Final = _key("resignals")

@@ -1,34 +1,82 @@
 """Every Lua script, one named constant each. Each is one atomic step of a message's life.
 
-All of them start with ``PRELUDE``: the key prefix (ARGV[1]), the public
-status of each state byte, and ``move()``, which keeps a campaign's counts
-and its number of open messages in step with every state change. Keys are
-built inside the scripts from the prefix, so these scripts assume one Redis
-(or a Sentinel-managed primary), not Redis Cluster.
+The Redis layout is not spelled here: ``HEADER`` is generated from
+``smsqueue.store.keys`` and gives the scripts, as Lua locals,
 
-State letters are those of ``smsqueue.constants`` (ST_*)::
+* ``P``, the key prefix (ARGV[1]),
+* ``key_<name>(...)`` for each key with ids in it (``key_state(cid, k)``) and
+  ``KEY_<NAME>`` for each fixed key (``KEY_PENDING``), from ``keys.LAYOUT``,
+* ``ST_*`` state letters, ``CAMPAIGN_*`` statuses and ``OUTCOME_*`` kinds, named
+  and valued as in ``keys``,
+* ``PUB`` (state letter -> public status), ``TERMINAL`` (set of state letters)
+  and ``DEFAULT_RETENTION``.
 
-    q queued   w retry-wait   s scheduled   c claimed   f in flight
-    S sent     F failed       X cancelled   U unknown   P provider-scheduled
+``PRELUDE`` is that header plus the shared helpers, above all ``move()``, which
+keeps a campaign's counts and its number of open messages in step with every
+state change. Every script but the permit ones starts with it; the scripts'
+own text uses only those names, never a key fragment, a state letter or a
+status (tests/test_layout.py checks). Keys are built inside the scripts from
+the prefix, so these scripts assume one Redis (or a Sentinel-managed primary),
+not Redis Cluster. The permit scripts are given their keys in KEYS instead.
 """
 
 from __future__ import annotations
 
+import re
+import string
 from typing import Final
 
-PRELUDE: Final = r"""
-local P = ARGV[1]
-local PUB = {q='queued', w='queued', s='scheduled', c='sending', f='sending',
-             S='sent', F='failed', X='cancelled', U='unknown', P='scheduled'}
-local TERMINAL = {S=true, F=true, X=true, U=true, P=true}
+from smsqueue import constants
+from smsqueue.store import keys
+
+
+def _quote(value: str) -> str:
+    # Only plain words reach Lua source: nothing here may need escaping.
+    if not re.fullmatch(r"[\w:.-]+", value):
+        raise ValueError(f"not a plain word for a Lua string: {value!r}")
+    return f"'{value}'"
+
+
+def _key_lua(name: str, pattern: str) -> str:
+    pieces, ids = ["P"], []
+    for literal, field, _, _ in string.Formatter().parse(pattern):
+        if literal:
+            pieces.append(_quote(literal))
+        if field is not None:
+            pieces.append(field)
+            ids.append(field)
+    expr = " .. ".join(pieces)
+    if ids:
+        return f"local function key_{name}({', '.join(ids)}) return {expr} end"
+    return f"local KEY_{name.upper()} = {expr}"
+
+
+def _header() -> str:
+    lines = ["", "local P = ARGV[1]"]
+    lines += [_key_lua(name, pattern) for name, pattern in keys.LAYOUT.items()]
+    for name, value in vars(keys).items():
+        if name.startswith(("ST_", "CAMPAIGN_", "OUTCOME_")):
+            # A state letter is used as a Lua pattern: only a letter is safe as one.
+            if name.startswith("ST_") and not (len(value) == 1 and value.isalpha()):
+                raise ValueError(f"state {name} must be one letter, not {value!r}")
+            lines.append(f"local {name} = {_quote(value)}")
+    pub = ", ".join(f"[{_quote(st)}]={_quote(name)}" for st, name in keys.PUBLIC_STATUS.items())
+    lines.append(f"local PUB = {{{pub}}}")
+    terminal = ", ".join(f"[{_quote(st)}]=true" for st in sorted(keys.TERMINAL))
+    lines.append(f"local TERMINAL = {{{terminal}}}")
+    lines.append(f"local DEFAULT_RETENTION = {int(constants.DEFAULT_RETENTION_SECONDS)}")
+    return "\n".join(lines) + "\n"
+
+
+HEADER: Final = _header()
+
+PRELUDE: Final = (
+    HEADER
+    + r"""
 local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local function ckey(cid) return P .. 'c:' .. cid end
-local function skey(cid, k) return P .. 'c:' .. cid .. ':s:' .. k end
-local function akey(cid, k) return P .. 'c:' .. cid .. ':a:' .. k end
-local function rkey(cid, k) return P .. 'c:' .. cid .. ':r:' .. k end
 local function split(s, sep)
   local out = {}
   if s == nil or s == '' then return out end
@@ -37,41 +85,41 @@ local function split(s, sep)
 end
 -- A finished campaign keeps its records for the retention time, then goes.
 local function finish_campaign(cid)
-  local c = ckey(cid)
+  local c = key_campaign(cid)
   local st = redis.call('HGET', c, 'status')
-  if st == 'active' or st == 'paused' then redis.call('HSET', c, 'status', 'done') end
+  if st == CAMPAIGN_ACTIVE or st == CAMPAIGN_PAUSED then redis.call('HSET', c, 'status', CAMPAIGN_DONE) end
   redis.call('HSET', c, 'finished_at', tostring(now()))
-  local ttl = tonumber(redis.call('HGET', c, 'retention') or '604800')
+  local ttl = tonumber(redis.call('HGET', c, 'retention') or DEFAULT_RETENTION)
   local chunks = tonumber(redis.call('HGET', c, 'chunks') or '0')
   for k = 0, chunks - 1 do
-    redis.call('EXPIRE', rkey(cid, k), ttl)
-    redis.call('EXPIRE', skey(cid, k), ttl)
-    redis.call('EXPIRE', akey(cid, k), ttl)
-    redis.call('ZREM', P .. 'pending', cid .. ':' .. k)
-    redis.call('HDEL', P .. 'resignals', cid .. ':' .. k)
+    redis.call('EXPIRE', key_rows(cid, k), ttl)
+    redis.call('EXPIRE', key_state(cid, k), ttl)
+    redis.call('EXPIRE', key_attempts(cid, k), ttl)
+    redis.call('ZREM', KEY_PENDING, cid .. ':' .. k)
+    redis.call('HDEL', KEY_RESIGNALS, cid .. ':' .. k)
   end
   redis.call('EXPIRE', c, ttl)
-  redis.call('EXPIRE', c .. ':n', ttl)
+  redis.call('EXPIRE', key_counts(cid), ttl)
 end
 -- n messages of campaign cid went from state a to state b.
 local function move(cid, a, b, n)
   if n == 0 then return end
   local pa, pb = PUB[a], PUB[b]
   if pa ~= pb then
-    redis.call('HINCRBY', ckey(cid) .. ':n', pa, -n)
-    redis.call('HINCRBY', ckey(cid) .. ':n', pb, n)
+    redis.call('HINCRBY', key_counts(cid), pa, -n)
+    redis.call('HINCRBY', key_counts(cid), pb, n)
   end
   local ta, tb = TERMINAL[a] or false, TERMINAL[b] or false
   if ta ~= tb then
-    local open = redis.call('HINCRBY', ckey(cid), 'open', tb and -n or n)
-    if open == 0 and redis.call('HGET', ckey(cid), 'sealed') == '1' then
+    local open = redis.call('HINCRBY', key_campaign(cid), 'open', tb and -n or n)
+    if open == 0 and redis.call('HGET', key_campaign(cid), 'sealed') == '1' then
       finish_campaign(cid)
     end
   end
 end
 -- Set byte i (0-based) of a state string and account for it.
 local function set_state(cid, k, i, b)
-  local key = skey(cid, k)
+  local key = key_state(cid, k)
   local a = redis.call('GETRANGE', key, i, i)
   if a == '' or a == b then return a end
   redis.call('SETRANGE', key, i, b)
@@ -79,6 +127,23 @@ local function set_state(cid, k, i, b)
   return a
 end
 """
+)
+
+# Start a campaign: its hash (status included) and its entry in the campaigns
+# set in one step, so no reader sees one without the other. Its chunks follow.
+# ARGV: prefix, cid, created time (the campaigns-set score), then campaign hash
+# field/value pairs. Returns 1.
+CREATE_CAMPAIGN: Final = (
+    PRELUDE
+    + r"""
+local cid, created = ARGV[2], tonumber(ARGV[3])
+local c = key_campaign(cid)
+for j = 4, #ARGV, 2 do redis.call('HSET', c, ARGV[j], ARGV[j + 1]) end
+redis.call('HSET', c, 'total', 0, 'open', 0)
+redis.call('ZADD', KEY_CAMPAIGNS, created, cid)
+return 1
+"""
+)
 
 # Seal a campaign once all its chunks are written: from now on, reaching zero
 # open messages finishes it. ARGV: prefix, cid.
@@ -86,8 +151,8 @@ SEAL: Final = (
     PRELUDE
     + r"""
 local cid = ARGV[2]
-redis.call('HSET', ckey(cid), 'sealed', '1')
-if tonumber(redis.call('HGET', ckey(cid), 'open') or '0') == 0 then finish_campaign(cid) end
+redis.call('HSET', key_campaign(cid), 'sealed', '1')
+if tonumber(redis.call('HGET', key_campaign(cid), 'open') or '0') == 0 then finish_campaign(cid) end
 return 1
 """
 )
@@ -101,23 +166,23 @@ CREATE_SINGLE: Final = (
     + r"""
 local cid, idem, ttl, row, st, due = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
 if idem ~= '' then
-  local existing = redis.call('GET', P .. 'idem:' .. idem)
+  local existing = redis.call('GET', key_idempotency(idem))
   if existing then return existing end
 end
-local c = ckey(cid)
+local c = key_campaign(cid)
 for j = 8, #ARGV, 2 do redis.call('HSET', c, ARGV[j], ARGV[j + 1]) end
 redis.call('HSET', c, 'total', 1, 'open', 1, 'chunks', 1, 'sealed', '1')
-redis.call('HSET', c .. ':n', PUB[st], 1)
-redis.call('SET', rkey(cid, 0), row)
-redis.call('SET', skey(cid, 0), st)
-redis.call('ZADD', P .. 'campaigns', now(), cid)
+redis.call('HSET', key_counts(cid), PUB[st], 1)
+redis.call('SET', key_rows(cid, 0), row)
+redis.call('SET', key_state(cid, 0), st)
+redis.call('ZADD', KEY_CAMPAIGNS, now(), cid)
 if due ~= '' then
-  redis.call('ZADD', P .. 'due', tonumber(due), cid .. ':0')
+  redis.call('ZADD', KEY_DUE, tonumber(due), cid .. ':0')
 else
-  redis.call('ZADD', P .. 'pending', now(), cid .. ':0')
+  redis.call('ZADD', KEY_PENDING, now(), cid .. ':0')
 end
 local mid = cid .. '-0-0'
-if idem ~= '' then redis.call('SET', P .. 'idem:' .. idem, mid, 'EX', ttl) end
+if idem ~= '' then redis.call('SET', key_idempotency(idem), mid, 'EX', ttl) end
 return mid
 """
 )
@@ -125,37 +190,37 @@ return mid
 # Claim every queued recipient of a chunk for one owner, under a lease.
 # Refused (negative) when the campaign is not active, the provider's circuit is
 # open, or another owner's lease stands (even expired: the sweeper must first
-# turn its in-flight messages into 'unknown').
+# turn its in-flight messages into unknown).
 # ARGV: prefix, cid, k, owner, lease seconds. Returns {n, "i,i,..."} or {code}.
 CLAIM: Final = (
     PRELUDE
     + r"""
 local cid, k, owner, lease = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local chunk = cid .. ':' .. k
-local c = ckey(cid)
+local c = key_campaign(cid)
 local status = redis.call('HGET', c, 'status')
-if status ~= 'active' then return {-1} end
+if status ~= CAMPAIGN_ACTIVE then return {-1} end
 local t = now()
-local probe = redis.call('HGET', P .. 'circuit:' .. redis.call('HGET', c, 'provider'), 'probe_at')
+local probe = redis.call('HGET', key_circuit(redis.call('HGET', c, 'provider')), 'probe_at')
 if probe and tonumber(probe) > t then return {-2} end
-local holder = redis.call('HGET', P .. 'owners', chunk)
+local holder = redis.call('HGET', KEY_OWNERS, chunk)
 if holder and holder ~= owner then return {-3} end
-local s = redis.call('GET', skey(cid, k))
+local s = redis.call('GET', key_state(cid, k))
 if not s then return {-1} end
 local idx = {}
 local pos = 1
 while true do
-  local i = string.find(s, 'q', pos, true)
+  local i = string.find(s, ST_QUEUED, pos, true)
   if not i then break end
   idx[#idx + 1] = i - 1
   pos = i + 1
 end
 if #idx == 0 then return {0} end
-redis.call('SET', skey(cid, k), (string.gsub(s, 'q', 'c')))
-move(cid, 'q', 'c', #idx)
-redis.call('ZADD', P .. 'leases', t + lease, chunk)
-redis.call('HSET', P .. 'owners', chunk, owner)
-redis.call('HDEL', P .. 'resignals', chunk)
+redis.call('SET', key_state(cid, k), (string.gsub(s, ST_QUEUED, ST_CLAIMED)))
+move(cid, ST_QUEUED, ST_CLAIMED, #idx)
+redis.call('ZADD', KEY_LEASES, t + lease, chunk)
+redis.call('HSET', KEY_OWNERS, chunk, owner)
+redis.call('HDEL', KEY_RESIGNALS, chunk)
 return {#idx, table.concat(idx, ',')}
 """
 )
@@ -168,8 +233,8 @@ RENEW: Final = (
 local t, lease, owner = now(), tonumber(ARGV[2]), ARGV[3]
 local lost = {}
 for j = 4, #ARGV do
-  if redis.call('HGET', P .. 'owners', ARGV[j]) == owner then
-    redis.call('ZADD', P .. 'leases', 'XX', t + lease, ARGV[j])
+  if redis.call('HGET', KEY_OWNERS, ARGV[j]) == owner then
+    redis.call('ZADD', KEY_LEASES, 'XX', t + lease, ARGV[j])
   else
     lost[#lost + 1] = ARGV[j]
   end
@@ -180,7 +245,7 @@ return lost
 
 # Just before the HTTP request: claimed -> in flight, only if the lease is
 # still ours, the campaign still active and the provider not paused. A crash
-# before this point re-queues the message; after it, the message is 'unknown'.
+# before this point re-queues the message; after it, the message is unknown.
 # While the circuit is open, one request per probe interval goes through as
 # the probe. ARGV: prefix, cid, k, owner, probe seconds, "i,i,...".
 # Returns {code, "i:attempt,..."}: 1 started, -1 lease lost, -2 not active,
@@ -190,10 +255,10 @@ START: Final = (
     + r"""
 local cid, k, owner, probe_s, list = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local chunk = cid .. ':' .. k
-if redis.call('HGET', P .. 'owners', chunk) ~= owner then return {-1, ''} end
-local c = ckey(cid)
-if redis.call('HGET', c, 'status') ~= 'active' then return {-2, ''} end
-local circuit = P .. 'circuit:' .. redis.call('HGET', c, 'provider')
+if redis.call('HGET', KEY_OWNERS, chunk) ~= owner then return {-1, ''} end
+local c = key_campaign(cid)
+if redis.call('HGET', c, 'status') ~= CAMPAIGN_ACTIVE then return {-2, ''} end
+local circuit = key_circuit(redis.call('HGET', c, 'provider'))
 local probe = redis.call('HGET', circuit, 'probe_at')
 if probe then
   local t = now()
@@ -201,11 +266,11 @@ if probe then
   redis.call('HSET', circuit, 'probe_at', tostring(t + probe_s))
 end
 local started = {}
-local sk, ak = skey(cid, k), akey(cid, k)
+local sk, ak = key_state(cid, k), key_attempts(cid, k)
 for _, si in ipairs(split(list, ',')) do
   local i = tonumber(si)
-  if redis.call('GETRANGE', sk, i, i) == 'c' then
-    redis.call('SETRANGE', sk, i, 'f')
+  if redis.call('GETRANGE', sk, i, i) == ST_CLAIMED then
+    redis.call('SETRANGE', sk, i, ST_INFLIGHT)
     local a = redis.call('GETRANGE', ak, i, i)
     local n = (a == '' and 0 or string.byte(a)) + 1
     if n > 255 then n = 255 end
@@ -220,16 +285,16 @@ return {1, table.concat(started, ',')}
 # The provider's answer for one or more messages of a chunk.
 # ARGV: prefix, cid, k, retention, then groups of 8:
 #   i, kind, smsid, cost, parts, error, delay seconds, to
-# kind: sent | scheduled (provider-scheduled) | failed | retry | unknown |
-#       paused (account error: back to queued, attempt not counted, circuit opened)
-# A late answer to a message the sweeper marked 'unknown' still records the truth.
+# kind (keys.OUTCOME_*): sent | scheduled (provider-scheduled) | failed | retry |
+#   unknown | paused (account error: back to claimed, attempt not counted, circuit opened)
+# A late answer to a message the sweeper marked unknown still records the truth.
 FINISH: Final = (
     PRELUDE
     + r"""
 local cid, k, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local c = ckey(cid)
+local c = key_campaign(cid)
 local provider = redis.call('HGET', c, 'provider')
-local sk = skey(cid, k)
+local sk = key_state(cid, k)
 local t = now()
 local done = 0
 for j = 5, #ARGV, 8 do
@@ -237,40 +302,42 @@ for j = 5, #ARGV, 8 do
   local err, delay, to = ARGV[j+5], tonumber(ARGV[j+6]), ARGV[j+7]
   local cur = redis.call('GETRANGE', sk, i, i)
   local mid = cid .. '-' .. k .. '-' .. i
-  local mk = P .. 'm:' .. mid
-  local a = redis.call('GETRANGE', akey(cid, k), i, i)
+  local mk = key_message(mid)
+  local a = redis.call('GETRANGE', key_attempts(cid, k), i, i)
   local attempts = a == '' and 0 or string.byte(a)
-  local ok = cur == 'f' or (cur == 'U' and (kind == 'sent' or kind == 'scheduled' or kind == 'failed'))
+  local ok = cur == ST_INFLIGHT or (cur == ST_UNKNOWN and (kind == OUTCOME_SENT
+    or kind == OUTCOME_SCHEDULED or kind == OUTCOME_FAILED))
   if ok then
     done = done + 1
-    if kind == 'sent' or kind == 'scheduled' then
-      set_state(cid, k, i, kind == 'sent' and 'S' or 'P')
-      local rk = P .. 'r:' .. smsid
+    if kind == OUTCOME_SENT or kind == OUTCOME_SCHEDULED then
+      local b = kind == OUTCOME_SENT and ST_SENT or ST_PROVIDER_SCHEDULED
+      set_state(cid, k, i, b)
+      local rk = key_result(smsid)
       redis.call('HSET', rk, 'id', mid, 'campaign', cid, 'provider', provider, 'to', to,
-        'status', kind == 'sent' and 'sent' or 'scheduled', 'attempts', attempts, 'parts', parts,
+        'status', PUB[b], 'attempts', attempts, 'parts', parts,
         'cost', cost, 'created_at', redis.call('HGET', c, 'created_at') or '', 'sent_at', tostring(t),
         'smsid', smsid, 'error', '')
       redis.call('EXPIRE', rk, ttl)
       redis.call('HSET', mk, 'smsid', smsid)
       redis.call('HDEL', mk, 'error')
       redis.call('EXPIRE', mk, ttl)
-      redis.call('DEL', P .. 'circuit:' .. provider)
-      redis.call('HINCRBY', P .. 'stats:' .. provider, 'sent', 1)
-    elseif kind == 'failed' or kind == 'unknown' then
-      set_state(cid, k, i, kind == 'failed' and 'F' or 'U')
+      redis.call('DEL', key_circuit(provider))
+      redis.call('HINCRBY', key_stats(provider), 'sent', 1)
+    elseif kind == OUTCOME_FAILED or kind == OUTCOME_UNKNOWN then
+      set_state(cid, k, i, kind == OUTCOME_FAILED and ST_FAILED or ST_UNKNOWN)
       redis.call('HSET', mk, 'error', err, 'at', tostring(t))
       redis.call('EXPIRE', mk, ttl)
-      redis.call('HINCRBY', P .. 'stats:' .. provider, kind, 1)
-    elseif kind == 'retry' then
-      set_state(cid, k, i, 'w')
-      redis.call('ZADD', P .. 'due', t + delay, cid .. ':' .. k .. ':' .. i)
+      redis.call('HINCRBY', key_stats(provider), kind, 1)
+    elseif kind == OUTCOME_RETRY then
+      set_state(cid, k, i, ST_RETRY)
+      redis.call('ZADD', KEY_DUE, t + delay, cid .. ':' .. k .. ':' .. i)
       redis.call('HSET', mk, 'error', err, 'at', tostring(t))
       redis.call('EXPIRE', mk, ttl)
-      redis.call('HINCRBY', P .. 'stats:' .. provider, 'retried', 1)
-    elseif kind == 'paused' then
-      set_state(cid, k, i, 'c')
-      if attempts > 0 then redis.call('SETRANGE', akey(cid, k), i, string.char(attempts - 1)) end
-      redis.call('HSET', P .. 'circuit:' .. provider, 'reason', err, 'since', tostring(t),
+      redis.call('HINCRBY', key_stats(provider), 'retried', 1)
+    elseif kind == OUTCOME_PAUSED then
+      set_state(cid, k, i, ST_CLAIMED)
+      if attempts > 0 then redis.call('SETRANGE', key_attempts(cid, k), i, string.char(attempts - 1)) end
+      redis.call('HSET', key_circuit(provider), 'reason', err, 'since', tostring(t),
         'probe_at', tostring(t + delay))
     end
   end
@@ -281,7 +348,7 @@ return done
 
 # A worker is done with a chunk (slice over, or the campaign stopped): what it
 # claimed and did not start goes back to queued (cancelled if the campaign was
-# cancelled); an in-flight message left behind is 'unknown'. The lease goes.
+# cancelled); an in-flight message left behind is unknown. The lease goes.
 # ARGV: prefix, cid, k, owner. Returns the number of queued messages left
 # (the caller then signals the chunk again), or -1 if the lease was not ours.
 RELEASE: Final = (
@@ -289,49 +356,49 @@ RELEASE: Final = (
     + r"""
 local cid, k, owner = ARGV[2], ARGV[3], ARGV[4]
 local chunk = cid .. ':' .. k
-if redis.call('HGET', P .. 'owners', chunk) ~= owner then return -1 end
-redis.call('HDEL', P .. 'owners', chunk)
-redis.call('ZREM', P .. 'leases', chunk)
-local s = redis.call('GET', skey(cid, k))
+if redis.call('HGET', KEY_OWNERS, chunk) ~= owner then return -1 end
+redis.call('HDEL', KEY_OWNERS, chunk)
+redis.call('ZREM', KEY_LEASES, chunk)
+local s = redis.call('GET', key_state(cid, k))
 if not s then return 0 end
-local back = redis.call('HGET', ckey(cid), 'status') == 'cancelled' and 'X' or 'q'
-local s2, nc = string.gsub(s, 'c', back)
-local s3, nf = string.gsub(s2, 'f', 'U')
+local back = redis.call('HGET', key_campaign(cid), 'status') == CAMPAIGN_CANCELLED and ST_CANCELLED or ST_QUEUED
+local s2, nc = string.gsub(s, ST_CLAIMED, back)
+local s3, nf = string.gsub(s2, ST_INFLIGHT, ST_UNKNOWN)
 if nc + nf > 0 then
-  redis.call('SET', skey(cid, k), s3, 'KEEPTTL')
-  move(cid, 'c', back, nc)
-  move(cid, 'f', 'U', nf)
+  redis.call('SET', key_state(cid, k), s3, 'KEEPTTL')
+  move(cid, ST_CLAIMED, back, nc)
+  move(cid, ST_INFLIGHT, ST_UNKNOWN, nf)
 end
-local _, nq = string.gsub(s3, 'q', 'q')
-if nq > 0 then redis.call('ZADD', P .. 'pending', now(), chunk) end
+local _, nq = string.gsub(s3, ST_QUEUED, ST_QUEUED)
+if nq > 0 then redis.call('ZADD', KEY_PENDING, now(), chunk) end
 return nq
 """
 )
 
 # The sweeper: leases that expired belong to dead or stuck workers. Claimed
-# messages go back to queued; in-flight ones become 'unknown' (they may have
+# messages go back to queued; in-flight ones become unknown (they may have
 # been delivered). ARGV: prefix, limit. Returns chunk ids to signal again.
 SWEEP: Final = (
     PRELUDE
     + r"""
 local t = now()
-local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', t, 'LIMIT', 0, tonumber(ARGV[2]))
+local expired = redis.call('ZRANGEBYSCORE', KEY_LEASES, '-inf', t, 'LIMIT', 0, tonumber(ARGV[2]))
 local again = {}
 for _, chunk in ipairs(expired) do
   local cid, k = string.match(chunk, '^(.*):(%d+)$')
-  redis.call('ZREM', P .. 'leases', chunk)
-  redis.call('HDEL', P .. 'owners', chunk)
-  local s = redis.call('GET', skey(cid, k))
+  redis.call('ZREM', KEY_LEASES, chunk)
+  redis.call('HDEL', KEY_OWNERS, chunk)
+  local s = redis.call('GET', key_state(cid, k))
   if s then
-    local s2, nc = string.gsub(s, 'c', 'q')
-    local s3, nf = string.gsub(s2, 'f', 'U')
+    local s2, nc = string.gsub(s, ST_CLAIMED, ST_QUEUED)
+    local s3, nf = string.gsub(s2, ST_INFLIGHT, ST_UNKNOWN)
     if nc + nf > 0 then
-      redis.call('SET', skey(cid, k), s3, 'KEEPTTL')
-      move(cid, 'c', 'q', nc)
-      move(cid, 'f', 'U', nf)
+      redis.call('SET', key_state(cid, k), s3, 'KEEPTTL')
+      move(cid, ST_CLAIMED, ST_QUEUED, nc)
+      move(cid, ST_INFLIGHT, ST_UNKNOWN, nf)
     end
-    if string.find(s3, 'q', 1, true) then
-      redis.call('ZADD', P .. 'pending', t, chunk)
+    if string.find(s3, ST_QUEUED, 1, true) then
+      redis.call('ZADD', KEY_PENDING, t, chunk)
       again[#again + 1] = chunk
     end
   end
@@ -349,25 +416,25 @@ DUE: Final = (
     PRELUDE
     + r"""
 local t = ARGV[3] ~= '' and tonumber(ARGV[3]) or now()
-local due = redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', t, 'LIMIT', 0, tonumber(ARGV[2]))
+local due = redis.call('ZRANGEBYSCORE', KEY_DUE, '-inf', t, 'LIMIT', 0, tonumber(ARGV[2]))
 local chunks, seen = {}, {}
 for _, m in ipairs(due) do
-  redis.call('ZREM', P .. 'due', m)
+  redis.call('ZREM', KEY_DUE, m)
   local cid, k, i = string.match(m, '^(.*):(%d+):(%d+)$')
   local sk
   if cid then
-    sk = skey(cid, k)
+    sk = key_state(cid, k)
     local b = redis.call('GETRANGE', sk, tonumber(i), tonumber(i))
-    if b == 'w' or b == 's' then set_state(cid, k, tonumber(i), 'q') end
+    if b == ST_RETRY or b == ST_SCHEDULED then set_state(cid, k, tonumber(i), ST_QUEUED) end
   else
     cid, k = string.match(m, '^(.*):(%d+)$')
-    sk = skey(cid, k)
+    sk = key_state(cid, k)
     local s = redis.call('GET', sk)
     if s then
-      local s2, n = string.gsub(s, 's', 'q')
+      local s2, n = string.gsub(s, ST_SCHEDULED, ST_QUEUED)
       if n > 0 then
         redis.call('SET', sk, s2)
-        move(cid, 's', 'q', n)
+        move(cid, ST_SCHEDULED, ST_QUEUED, n)
       end
     end
   end
@@ -375,7 +442,7 @@ for _, m in ipairs(due) do
   if not seen[chunk] then
     seen[chunk] = true
     chunks[#chunks + 1] = chunk
-    redis.call('ZADD', P .. 'pending', now(), chunk)  -- the signal's real time, not the test clock
+    redis.call('ZADD', KEY_PENDING, now(), chunk)  -- the signal's real time, not the test clock
   end
 end
 return chunks
@@ -389,29 +456,29 @@ STALE: Final = (
     PRELUDE
     + r"""
 local t = now()
-local stale = redis.call('ZRANGEBYSCORE', P .. 'pending', '-inf', t - tonumber(ARGV[2]),
+local stale = redis.call('ZRANGEBYSCORE', KEY_PENDING, '-inf', t - tonumber(ARGV[2]),
                          'LIMIT', 0, tonumber(ARGV[3]))
 local again = {}
 for _, chunk in ipairs(stale) do
   local cid, k = string.match(chunk, '^(.*):(%d+)$')
-  local s = redis.call('GET', skey(cid, k))
-  if not s or not string.find(s, 'q', 1, true) then
-    redis.call('ZREM', P .. 'pending', chunk)
-    redis.call('HDEL', P .. 'resignals', chunk)
+  local s = redis.call('GET', key_state(cid, k))
+  if not s or not string.find(s, ST_QUEUED, 1, true) then
+    redis.call('ZREM', KEY_PENDING, chunk)
+    redis.call('HDEL', KEY_RESIGNALS, chunk)
   else
-    local c = ckey(cid)
-    local probe = redis.call('HGET', P .. 'circuit:' .. (redis.call('HGET', c, 'provider') or ''), 'probe_at')
+    local c = key_campaign(cid)
+    local probe = redis.call('HGET', key_circuit(redis.call('HGET', c, 'provider') or ''), 'probe_at')
     local paused = probe and tonumber(probe) > t
-    if not redis.call('HGET', P .. 'owners', chunk) and redis.call('HGET', c, 'status') == 'active'
+    if not redis.call('HGET', KEY_OWNERS, chunk) and redis.call('HGET', c, 'status') == CAMPAIGN_ACTIVE
        and not paused then
       -- The last signal may only be waiting behind a long queue: each re-signal of
       -- the same chunk waits one period longer (reset when a worker claims it), so a
       -- long backlog does not pile up duplicate signals.
-      local n = redis.call('HINCRBY', P .. 'resignals', chunk, 1)
-      redis.call('ZADD', P .. 'pending', t + tonumber(ARGV[2]) * math.min(n - 1, 30), chunk)
+      local n = redis.call('HINCRBY', KEY_RESIGNALS, chunk, 1)
+      redis.call('ZADD', KEY_PENDING, t + tonumber(ARGV[2]) * math.min(n - 1, 30), chunk)
       again[#again + 1] = chunk
     else
-      redis.call('ZADD', P .. 'pending', t, chunk)
+      redis.call('ZADD', KEY_PENDING, t, chunk)
     end
   end
 end
@@ -467,34 +534,38 @@ CANCEL: Final = (
     + r"""
 local cid, k0, k1, one = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local cancelled, gone, held = 0, 0, 0
-local GONE = {f=true, S=true, U=true}
+local CANCELLABLE = {ST_QUEUED, ST_RETRY, ST_SCHEDULED, ST_CLAIMED}
+local GONE = {ST_INFLIGHT, ST_SENT, ST_UNKNOWN}
+local is_cancellable, is_gone = {}, {}
+for _, b in ipairs(CANCELLABLE) do is_cancellable[b] = true end
+for _, b in ipairs(GONE) do is_gone[b] = true end
 for k = k0, k1 do
-  local sk = skey(cid, k)
+  local sk = key_state(cid, k)
   if one ~= '' then
     local i = tonumber(one)
     local b = redis.call('GETRANGE', sk, i, i)
-    if b == 'q' or b == 'w' or b == 's' or b == 'c' then
-      set_state(cid, k, i, 'X')
+    if is_cancellable[b] then
+      set_state(cid, k, i, ST_CANCELLED)
       cancelled = 1
-    elseif GONE[b] then gone = 1
-    elseif b == 'P' then held = 1 end
+    elseif is_gone[b] then gone = 1
+    elseif b == ST_PROVIDER_SCHEDULED then held = 1 end
   else
     local s = redis.call('GET', sk)
     if s then
-      for _, b in ipairs({'q', 'w', 's', 'c'}) do
+      for _, b in ipairs(CANCELLABLE) do
         local n
-        s, n = string.gsub(s, b, 'X')
+        s, n = string.gsub(s, b, ST_CANCELLED)
         if n > 0 then
           redis.call('SET', sk, s, 'KEEPTTL')
-          move(cid, b, 'X', n)
+          move(cid, b, ST_CANCELLED, n)
           cancelled = cancelled + n
         end
       end
-      for _, b in ipairs({'f', 'S', 'U'}) do
+      for _, b in ipairs(GONE) do
         local _, n = string.gsub(s, b, b)
         gone = gone + n
       end
-      local _, n = string.gsub(s, 'P', 'P')
+      local _, n = string.gsub(s, ST_PROVIDER_SCHEDULED, ST_PROVIDER_SCHEDULED)
       held = held + n
     end
   end
@@ -510,16 +581,16 @@ SET_STATUS: Final = (
     PRELUDE
     + r"""
 local cid, from, to = ARGV[2], ARGV[3], ARGV[4]
-local c = ckey(cid)
+local c = key_campaign(cid)
 local st = redis.call('HGET', c, 'status')
 if st ~= from then return {st or ''} end
 redis.call('HSET', c, 'status', to)
 local out = {st}
-if to == 'active' then
+if to == CAMPAIGN_ACTIVE then
   for k = 0, tonumber(redis.call('HGET', c, 'chunks') or '0') - 1 do
-    local s = redis.call('GET', skey(cid, k))
-    if s and string.find(s, 'q', 1, true) then
-      redis.call('ZADD', P .. 'pending', 0, cid .. ':' .. k)
+    local s = redis.call('GET', key_state(cid, k))
+    if s and string.find(s, ST_QUEUED, 1, true) then
+      redis.call('ZADD', KEY_PENDING, 0, cid .. ':' .. k)
       out[#out + 1] = tostring(k)
     end
   end
@@ -536,16 +607,16 @@ REQUEUE: Final = (
     PRELUDE
     + r"""
 local cid, which = ARGV[2], ARGV[3]
-local c = ckey(cid)
+local c = key_campaign(cid)
 local st = redis.call('HGET', c, 'status')
-if not st or st == 'cancelled' then return {-1, ''} end
+if not st or st == CAMPAIGN_CANCELLED then return {-1, ''} end
 local total, chunks = 0, {}
 local n_chunks = tonumber(redis.call('HGET', c, 'chunks') or '0')
-if st == 'done' then
+if st == CAMPAIGN_DONE then
   -- Nothing to re-queue: leave it done (reopened, it would stay active forever).
   local any = false
   for k = 0, n_chunks - 1 do
-    local s = redis.call('GET', skey(cid, k)) or ''
+    local s = redis.call('GET', key_state(cid, k)) or ''
     for b in string.gmatch(which, '.') do
       if string.find(s, b, 1, true) then any = true end
     end
@@ -554,15 +625,15 @@ if st == 'done' then
   if not any then return {0, ''} end
 end
 redis.call('PERSIST', c)
-redis.call('PERSIST', c .. ':n')
-if st == 'done' then
-  redis.call('HSET', c, 'status', 'active')
+redis.call('PERSIST', key_counts(cid))
+if st == CAMPAIGN_DONE then
+  redis.call('HSET', c, 'status', CAMPAIGN_ACTIVE)
   redis.call('HDEL', c, 'finished_at')
 end
 for k = 0, n_chunks - 1 do
-  local sk, ak = skey(cid, k), akey(cid, k)
+  local sk, ak = key_state(cid, k), key_attempts(cid, k)
   redis.call('PERSIST', sk)
-  redis.call('PERSIST', rkey(cid, k))
+  redis.call('PERSIST', key_rows(cid, k))
   redis.call('PERSIST', ak)
   local s = redis.call('GET', sk)
   local here = 0
@@ -572,7 +643,7 @@ for k = 0, n_chunks - 1 do
       while true do
         local i = string.find(s, b, pos, true)
         if not i then break end
-        set_state(cid, k, i - 1, 'q')
+        set_state(cid, k, i - 1, ST_QUEUED)
         redis.call('SETRANGE', ak, i - 1, string.char(0))
         here = here + 1
         pos = i + 1
@@ -582,7 +653,7 @@ for k = 0, n_chunks - 1 do
   if here > 0 then
     total = total + here
     chunks[#chunks + 1] = tostring(k)
-    redis.call('ZADD', P .. 'pending', now(), cid .. ':' .. k)
+    redis.call('ZADD', KEY_PENDING, now(), cid .. ':' .. k)
   end
 end
 return {total, table.concat(chunks, ',')}
