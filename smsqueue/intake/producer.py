@@ -176,7 +176,7 @@ class SmsQueue:
         if deliver_at is not None:
             meta += ["deliver_at", repr(deliver_at)]
         state = keys.ST_SCHEDULED if due else keys.ST_QUEUED
-        self._create_campaign(args=[keys.KEY_PREFIX, cid, repr(self.clock()), *meta])
+        self._create_campaign(args=[keys.KEY_PREFIX, cid, *meta])
         writer = _ChunkWriter(self, cid, state=state, due=due, signal=not strict and due is None)
         rejected: list[Rejected] = []
         seen: set[str] = set()

@@ -98,7 +98,7 @@ LAYOUT: Final = {
     "due": "due",
     # Zset: chunk id -> last signal time.
     "pending": "pending",
-    # Zset: cid -> created time.
+    # Zset: cid -> when its records expire (+inf while open); the sweeper trims it.
     "campaigns": "campaigns",
     # Hash: chunk id -> lost-signal re-sends so far.
     "resignals": "resignals",

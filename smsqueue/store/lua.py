@@ -100,6 +100,9 @@ local function finish_campaign(cid)
   end
   redis.call('EXPIRE', c, ttl)
   redis.call('EXPIRE', key_counts(cid), ttl)
+  -- The campaigns index is scored by when a campaign's records go: the sweeper
+  -- drops entries past it, so the index never outlives what it points at.
+  redis.call('ZADD', KEY_CAMPAIGNS, now() + ttl, cid)
 end
 -- n messages of campaign cid went from state a to state b.
 local function move(cid, a, b, n)
@@ -130,17 +133,18 @@ end
 )
 
 # Start a campaign: its hash (status included) and its entry in the campaigns
-# set in one step, so no reader sees one without the other. Its chunks follow.
-# ARGV: prefix, cid, created time (the campaigns-set score), then campaign hash
+# index in one step, so no reader sees one without the other. Its chunks follow.
+# The index entry is scored +inf while the campaign is open (finish_campaign
+# gives it the time its records expire). ARGV: prefix, cid, then campaign hash
 # field/value pairs. Returns 1.
 CREATE_CAMPAIGN: Final = (
     PRELUDE
     + r"""
-local cid, created = ARGV[2], tonumber(ARGV[3])
+local cid = ARGV[2]
 local c = key_campaign(cid)
-for j = 4, #ARGV, 2 do redis.call('HSET', c, ARGV[j], ARGV[j + 1]) end
+for j = 3, #ARGV, 2 do redis.call('HSET', c, ARGV[j], ARGV[j + 1]) end
 redis.call('HSET', c, 'total', 0, 'open', 0)
-redis.call('ZADD', KEY_CAMPAIGNS, created, cid)
+redis.call('ZADD', KEY_CAMPAIGNS, 'inf', cid)
 return 1
 """
 )
@@ -175,7 +179,7 @@ redis.call('HSET', c, 'total', 1, 'open', 1, 'chunks', 1, 'sealed', '1')
 redis.call('HSET', key_counts(cid), PUB[st], 1)
 redis.call('SET', key_rows(cid, 0), row)
 redis.call('SET', key_state(cid, 0), st)
-redis.call('ZADD', KEY_CAMPAIGNS, now(), cid)
+redis.call('ZADD', KEY_CAMPAIGNS, 'inf', cid)
 if due ~= '' then
   redis.call('ZADD', KEY_DUE, tonumber(due), cid .. ':0')
 else
@@ -382,6 +386,7 @@ SWEEP: Final = (
     PRELUDE
     + r"""
 local t = now()
+redis.call('ZREMRANGEBYSCORE', KEY_CAMPAIGNS, '-inf', t)
 local expired = redis.call('ZRANGEBYSCORE', KEY_LEASES, '-inf', t, 'LIMIT', 0, tonumber(ARGV[2]))
 local again = {}
 for _, chunk in ipairs(expired) do
@@ -546,12 +551,24 @@ for k = k0, k1 do
     local b = redis.call('GETRANGE', sk, i, i)
     if is_cancellable[b] then
       set_state(cid, k, i, ST_CANCELLED)
+      redis.call('ZREM', KEY_DUE, cid .. ':' .. k .. ':' .. i)
       cancelled = 1
     elseif is_gone[b] then gone = 1
     elseif b == ST_PROVIDER_SCHEDULED then held = 1 end
   else
     local s = redis.call('GET', sk)
     if s then
+      -- Their due entries go too: a cancelled message has nothing left to wait for.
+      redis.call('ZREM', KEY_DUE, cid .. ':' .. k)
+      for _, st in ipairs({ST_RETRY, ST_SCHEDULED}) do
+        local pos = 1
+        while true do
+          local i = string.find(s, st, pos, true)
+          if not i then break end
+          redis.call('ZREM', KEY_DUE, cid .. ':' .. k .. ':' .. (i - 1))
+          pos = i + 1
+        end
+      end
       for _, b in ipairs(CANCELLABLE) do
         local n
         s, n = string.gsub(s, b, ST_CANCELLED)
@@ -626,6 +643,7 @@ if st == CAMPAIGN_DONE then
 end
 redis.call('PERSIST', c)
 redis.call('PERSIST', key_counts(cid))
+redis.call('ZADD', KEY_CAMPAIGNS, 'inf', cid)
 if st == CAMPAIGN_DONE then
   redis.call('HSET', c, 'status', CAMPAIGN_ACTIVE)
   redis.call('HDEL', c, 'finished_at')
