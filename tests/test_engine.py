@@ -417,3 +417,31 @@ def test_retry_age_of_a_scheduled_campaign_counts_from_its_send_time(world_facto
         st = w.queue.status(f"{receipt.id}-0-{i}")
         assert (st.status, st.attempts) == ("sent", 2), st
     assert Counter(m.to for m in w.accepted()) == Counter(nums)
+
+
+def test_voip_provider_schedule_goes_now_with_its_delivery_date(world_factory: Any) -> None:
+    """provider_schedule: VoIP gets delivery_date in one request; the messages end 'scheduled'."""
+    w: World = world_factory()
+    when = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=25)
+    nums = numbers(4)
+    receipt = w.queue.send_campaign(
+        nums, text="Later", provider=c.VOIP, send_at=when, provider_schedule=True
+    )
+
+    async def main() -> None:
+        engine = await w.engine()
+        try:
+            await w.drain(engine, cids=[receipt.id])
+        finally:
+            await engine.aclose()
+
+    run(main())
+    got = w.accepted(c.VOIP)
+    assert Counter(m.to for m in got) == Counter(nums)
+    assert {m.delivery_date[:16] for m in got} == {when.strftime("%Y-%m-%d %H:%M")}
+    assert w.sandbox.state.requests[c.VOIP] == 1
+    for i in range(4):
+        st = w.queue.status(f"{receipt.id}-0-{i}")
+        assert st.status == "scheduled" and st.smsid is not None
+        assert w.queue.result(st.smsid).id == st.id
+    assert w.queue.campaign(receipt.id).counts["scheduled"] == 4

@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from smsqueue.delivery.engine import Engine, Publish
+from smsqueue.providers.registry import ProviderRegistry
 from smsqueue.settings import Settings
 
 T = TypeVar("T")
@@ -24,7 +25,15 @@ T = TypeVar("T")
 class Runtime:
     """A started loop thread with an Engine in it."""
 
-    def __init__(self, *, settings: Settings, publish: Publish) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        publish: Publish,
+        providers: ProviderRegistry | None = None,
+    ) -> None:
+        """``providers``: the registry whose providers the engine sends for (default: the
+        process's, smsqueue.providers.registry.DEFAULT)."""
         self.settings = settings
         self.pid = os.getpid()
         # asyncio's own loop: measured here, uvloop made each httpx request ~15% dearer
@@ -32,7 +41,9 @@ class Runtime:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="smsqueue-loop", daemon=True)
         self._thread.start()
-        self.engine: Engine = self.call(Engine.create(settings, publish=publish), timeout=30)
+        self.engine: Engine = self.call(
+            Engine.create(settings, publish=publish, providers=providers), timeout=30
+        )
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

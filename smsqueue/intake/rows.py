@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from smsqueue import constants as c
 from smsqueue.errors import InputError, InvalidPhoneNumber
-from smsqueue.providers import wooxy
+from smsqueue.providers import registry
 from smsqueue.sms import phone, segments
 from smsqueue.sms.template import Template
 
@@ -20,25 +19,14 @@ ROW_ERRORS: Final = (InputError, KeyError, TypeError)
 
 
 def check_campaign_args(provider: str, sender: str | None, tags: Sequence[str]) -> None:
-    """InputError unless ``provider``, ``sender`` and ``tags`` are fit to send with."""
-    if provider not in c.PROVIDERS:
-        raise InputError(f"unknown provider {provider!r}; use one of {', '.join(c.PROVIDERS)}")
+    """InputError unless ``provider`` is registered and ``sender`` and ``tags`` suit it."""
+    plugin = registry.get(provider)  # InputError naming the registered providers
     if isinstance(tags, str):
         raise InputError("tags must be a list of strings, not one string")
     for tag in tags:
         if isinstance(tag, str):
             check_unicode(tag, "a tag")
-    if provider == c.WOOXY:
-        body: dict[str, object] = {"domain": "d", "phoneNumber": "+12125551234", "text": "t"}
-        if sender is not None:
-            body["fromName"] = sender
-        if tags:
-            body["tags"] = list(tags)
-        errors = wooxy.validate(body)
-        if errors:
-            raise InputError("; ".join(errors))
-    elif sender is not None and not phone.is_e164(sender):
-        raise InputError("a VoIP sender must be one of your numbers, in E.164 (+...)")
+    plugin.check_campaign(sender=sender, tags=tags)
 
 
 def check_unicode(text: str, what: str) -> None:

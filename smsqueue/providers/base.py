@@ -11,6 +11,7 @@ import httpx
 from pydantic import SecretStr
 
 from smsqueue import __version__
+from smsqueue.errors import ProviderError
 
 USER_AGENT = f"smsqueue/{__version__}"
 
@@ -23,6 +24,10 @@ class Accepted:
     cost: Decimal | None = None
     status: str = "SENT"
     country: str | None = None
+
+
+# What one recipient of a request came to: taken, or the error that says why not.
+Outcome = Accepted | ProviderError
 
 
 class AccessTokenAuth(httpx.Auth):

@@ -2,7 +2,7 @@
 
 One request carries many recipients (comma-separated ``to``); the answer's
 ``send_log`` settles each recipient on its own, so one bad number never costs
-the others.
+the others. ``VoipProvider`` is its plug-in for the engine (smsqueue.providers.plugin).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from smsqueue.errors import (
     AuthError,
     Blacklisted,
+    InputError,
     InsufficientBalance,
     InvalidNumber,
     InvalidRequest,
@@ -30,6 +31,10 @@ from smsqueue.errors import (
 )
 from smsqueue.providers import transport
 from smsqueue.providers.base import USER_AGENT, Accepted, load_json, str_field
+from smsqueue.providers.base import Outcome as Outcome  # where it was defined before base
+from smsqueue.providers.http import make_http_client
+from smsqueue.providers.plugin import Batch, Provider, Terms
+from smsqueue.settings import Settings
 from smsqueue.sms import phone
 from smsqueue.sms.redact import redact
 
@@ -40,8 +45,6 @@ HEADERS = {
     "User-Agent": USER_AGENT,
 }
 DATE_FORMAT = "%Y-%m-%d %H:%M"
-
-Outcome = Accepted | ProviderError
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +211,63 @@ class VoipClient:
 
     def __repr__(self) -> str:
         return f"VoipClient(endpoint={self._endpoint!r}, max_recipients={self.max_recipients})"
+
+
+class VoipSender:
+    """VoIP as the engine sends through it: a batch per request, on its own pool."""
+
+    def __init__(self, *, client: VoipClient, http: httpx.AsyncClient) -> None:
+        self._client = client
+        self._http = http
+
+    async def send(self, batch: Batch) -> dict[str, Outcome]:
+        """One request for every recipient of ``batch``; VoIP keeps ``deliver_at`` itself."""
+        return await self._client.send(
+            VoipBatch(
+                to=batch.to, text=batch.text, sender=batch.sender, delivery_date=batch.deliver_at
+            )
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"VoipSender({self._client!r})"
+
+
+class VoipProvider(Provider):
+    """VoIP: up to ``voip_max_recipients`` per request, no concurrency cap."""
+
+    name = NAME
+    schedules_delivery = True
+
+    def terms(self, settings: Settings) -> Terms:
+        return Terms(
+            rate=settings.voip_rate,
+            price=settings.voip_price,
+            batch_size=settings.voip_max_recipients,
+            max_concurrency=None,
+        )
+
+    def check_credentials(self, settings: Settings) -> None:
+        settings.require_voip()
+
+    def connect(self, settings: Settings) -> VoipSender | None:
+        if settings.voip_key is None:
+            return None
+        key, password = settings.require_voip()
+        # Uncapped: one connection per send this process may have going.
+        http = make_http_client(settings, max_connections=settings.send_concurrency)
+        client = VoipClient(
+            http=http,
+            url=settings.voip_url,
+            key=key,
+            password=password,
+            max_recipients=settings.voip_max_recipients,
+        )
+        return VoipSender(client=client, http=http)
+
+    def check_campaign(self, *, sender: str | None, tags: Sequence[str]) -> None:
+        if sender is not None and not phone.is_e164(sender):
+            raise InputError("a VoIP sender must be one of your numbers, in E.164 (+...)")

@@ -2,6 +2,7 @@
 
 ``validate`` and ``classify`` hold the provider's own wording (the seed
 document's error list); the sandbox answers with the same functions' texts.
+``WooxyProvider`` is its plug-in for the engine (smsqueue.providers.plugin).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from smsqueue.errors import (
     AuthError,
     Blacklisted,
     DomainNotFound,
+    InputError,
     InsufficientBalance,
     InvalidNumber,
     InvalidRequest,
@@ -31,7 +33,17 @@ from smsqueue.errors import (
     TransientError,
 )
 from smsqueue.providers import transport
-from smsqueue.providers.base import USER_AGENT, Accepted, AccessTokenAuth, load_json, str_field
+from smsqueue.providers.base import (
+    USER_AGENT,
+    Accepted,
+    AccessTokenAuth,
+    Outcome,
+    load_json,
+    str_field,
+)
+from smsqueue.providers.http import make_http_client
+from smsqueue.providers.plugin import Batch, Provider, Terms
+from smsqueue.settings import Settings
 from smsqueue.sms import phone
 from smsqueue.sms.redact import redact
 
@@ -223,3 +235,72 @@ class WooxyClient:
 
     def __repr__(self) -> str:
         return f"WooxyClient(endpoint={self._endpoint!r}, domain={self._domain!r})"
+
+
+class WooxySender:
+    """Wooxy as the engine sends through it: one recipient per request, on its own pool."""
+
+    def __init__(self, *, client: WooxyClient, http: httpx.AsyncClient) -> None:
+        self._client = client
+        self._http = http
+
+    async def send(self, batch: Batch) -> dict[str, Outcome]:
+        """One request for the one recipient of ``batch``; a ProviderError if not accepted."""
+        if len(batch.to) != 1:
+            raise ValueError("Wooxy takes one recipient per request (Terms.batch_size is 1)")
+        if batch.deliver_at is not None:
+            # Sending now what was meant for later would be worse than not sending it.
+            raise InvalidRequest("Wooxy has no delivery date", provider=NAME)
+        (number,) = batch.to
+        message = WooxyMessage(phone=number, text=batch.text, sender=batch.sender, tags=batch.tags)
+        return {number: await self._client.send(message)}
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"WooxySender({self._client!r})"
+
+
+class WooxyProvider(Provider):
+    """Wooxy: one message per request, at most ``wooxy_max_concurrency`` in flight pool-wide."""
+
+    name = NAME
+
+    def terms(self, settings: Settings) -> Terms:
+        return Terms(
+            rate=settings.wooxy_rate,
+            price=settings.wooxy_price,
+            batch_size=1,
+            max_concurrency=settings.wooxy_max_concurrency,
+        )
+
+    def check_credentials(self, settings: Settings) -> None:
+        settings.require_wooxy()
+
+    def connect(self, settings: Settings) -> WooxySender | None:
+        if settings.wooxy_token is None:
+            return None
+        token, domain = settings.require_wooxy()
+        # No more connections than permits: a request beyond the cap would only wait.
+        http = make_http_client(settings, max_connections=settings.wooxy_max_concurrency)
+        client = WooxyClient(
+            http=http,
+            url=settings.wooxy_url,
+            token=token,
+            domain=domain,
+            region=settings.default_region,
+        )
+        return WooxySender(client=client, http=http)
+
+    def check_campaign(self, *, sender: str | None, tags: Sequence[str]) -> None:
+        # Wooxy's own checks on a placeholder message, so the words are Wooxy's.
+        body: dict[str, object] = {"domain": "d", "phoneNumber": "+12125551234", "text": "t"}
+        if sender is not None:
+            body["fromName"] = sender
+        if tags:
+            body["tags"] = list(tags)
+        errors = validate(body)
+        if errors:
+            raise InputError("; ".join(errors))

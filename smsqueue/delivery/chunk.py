@@ -1,0 +1,247 @@
+"""Sending one claimed chunk: batches as the provider's Terms say, one request each.
+
+For each request, in this order: a send slot of the process, a rate slot, a
+permit when the provider is capped, START (the messages are in flight), the
+request, the permit back, FINISH with every recipient's outcome. Nothing here
+names a provider; the chunk's Channel carries what differs between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from smsqueue.delivery.channels import Channel
+from smsqueue.delivery.ledger import Ledger, Record
+from smsqueue.delivery.outcomes import RetryPolicy, decide
+from smsqueue.errors import ConfigError, MalformedResponse, ProviderError
+from smsqueue.providers.base import Accepted, Outcome
+from smsqueue.providers.plugin import Batch, Sender
+from smsqueue.sms import segments
+from smsqueue.sms.template import Template
+from smsqueue.store.histograms import Histograms
+
+log = structlog.get_logger("smsqueue.delivery")
+
+
+@dataclass(slots=True)
+class ChunkReport:
+    """What one task did with its chunk (returned to Celery for Flower)."""
+
+    claimed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    left: int = 0
+    refused: int = 0  # the claim's refusal code, when nothing was claimed
+
+    def as_dict(self) -> dict[str, object]:
+        return {"claimed": self.claimed, "outcomes": self.outcomes, "left": self.left}
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """What a chunk needs to know of its campaign (read once per process, then cached)."""
+
+    provider: str
+    template: Template
+    sender: str | None
+    tags: tuple[str, ...]
+    queue: str
+    created_at: float
+    deliver_at: float | None  # the provider keeps the delivery time (Provider.schedules_delivery)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shared:
+    """What every chunk in one worker process shares."""
+
+    send_slots: asyncio.Semaphore  # requests this process has going at once
+    max_lanes: int  # lanes per chunk, before the provider's own cap
+    policy: RetryPolicy
+    rng: random.Random
+    metrics: Histograms
+    fault: Callable[[str], None]  # a crash window for tests (Engine.fault)
+
+    def __post_init__(self) -> None:
+        if self.max_lanes < 1:
+            raise ValueError("max_lanes must be at least 1")
+
+
+def batches(indices: Sequence[int], *, text_of: Callable[[int], str], size: int) -> list[list[int]]:
+    """Messages grouped by identical text, at most ``size`` to a request."""
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    if size == 1:
+        return [[i] for i in indices]  # nothing to group: keep the chunk's order
+    groups: dict[str, list[int]] = {}
+    for i in indices:
+        groups.setdefault(text_of(i), []).append(i)
+    return [g[j : j + size] for g in groups.values() for j in range(0, len(g), size)]
+
+
+class ChunkSender:
+    """One claimed chunk being sent."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        channel: Channel,
+        shared: Shared,
+        campaign: Campaign,
+        rows: list[list[str]],
+        deadline: float,
+        report: ChunkReport,
+    ) -> None:
+        if channel.name != campaign.provider:
+            raise ValueError(f"a {campaign.provider} campaign on the {channel.name} channel")
+        if channel.sender is None:
+            raise ConfigError(f"{channel.name}: its credentials are not set in this worker")
+        self._sender: Sender = channel.sender
+        self.ledger, self.channel, self.shared = ledger, channel, shared
+        self.camp, self.rows, self.deadline, self.report = campaign, rows, deadline, report
+        self.stopped = False
+
+    async def run(self, indices: list[int]) -> None:
+        """Send the claimed messages ``indices`` until done, stopped or past the deadline."""
+        todo = batches(indices, text_of=self._text, size=self.channel.terms.batch_size)
+        items = iter(todo)
+
+        async def lane() -> None:
+            # Lanes share one iterator, so each message is taken by exactly one of them.
+            for batch in items:
+                if self._over():
+                    return
+                try:
+                    await self._send(batch)
+                except BaseException:
+                    self.stopped = True  # the other lanes finish what they started, then stop
+                    raise
+
+        lanes = min(len(todo), self.shared.max_lanes)
+        cap = self.channel.terms.max_concurrency
+        if cap is not None:
+            # More lanes than permits only wait: each costs wake-ups and hand-offs.
+            lanes = min(lanes, cap)
+        # Every lane ends before the chunk is released, even when one fails: a release
+        # under a send still in flight would turn its message into 'unknown'.
+        results = await asyncio.gather(*(lane() for _ in range(lanes)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    def _over(self) -> bool:
+        return self.stopped or time.monotonic() > self.deadline
+
+    def _text(self, i: int) -> str:
+        return self.camp.template.render(self.rows[i][1:])
+
+    async def _send(self, batch: list[int]) -> None:
+        """One request for ``batch``: permit, START, request, permit back, FINISH."""
+        ch, shared = self.channel, self.shared
+        async with shared.send_slots:
+            if self._over():
+                return
+            waited = time.perf_counter()
+            await ch.rate.acquire()
+            permit = await ch.permits.acquire(deadline=self.deadline)
+            if permit is None:
+                return
+            if ch.capped:
+                shared.metrics.observe("permit_wait_seconds", ch.name, time.perf_counter() - waited)
+            try:
+                attempts = await self.ledger.mark_in_flight(batch)
+                if attempts is None:
+                    self.stopped = True
+                    return
+                live = [i for i in batch if i in attempts]
+                if not live:
+                    return
+                numbers = tuple(self.rows[i][0] for i in live)
+                t0 = time.perf_counter()
+                outcomes = await self._request(numbers, self._text(live[0]))
+                latency = time.perf_counter() - t0
+            finally:
+                await ch.permits.release(permit)
+            answered = [(i, attempts[i], outcomes[n]) for i, n in zip(live, numbers, strict=True)]
+            await self._record(answered, latency)
+
+    async def _request(self, numbers: tuple[str, ...], text: str) -> dict[str, Outcome]:
+        """The provider's answer for each of ``numbers`` (a whole-request error for each)."""
+        when = self.camp.deliver_at
+        batch = Batch(
+            to=numbers,
+            text=text,
+            sender=self.camp.sender,
+            tags=self.camp.tags,
+            deliver_at=None if when is None else datetime.fromtimestamp(when, UTC),
+        )
+        try:
+            answer = await self._sender.send(batch)
+        except ProviderError as exc:
+            return dict.fromkeys(numbers, exc)
+        name = self.channel.name
+        outcomes: dict[str, Outcome] = {}
+        for number in numbers:
+            found = answer.get(number)
+            if not isinstance(found, Accepted | ProviderError):
+                # Left out of the answer: it may have gone, so it is never resent on a guess.
+                found = MalformedResponse("no outcome for this recipient", provider=name)
+            outcomes[number] = found
+        if any(isinstance(o, Accepted) for o in outcomes.values()):
+            self.shared.fault("after_accept")
+        return outcomes
+
+    async def _record(self, answered: list[tuple[int, int, Outcome]], latency: float) -> None:
+        """Judge each answer (outcomes.decide) and record them all with one FINISH."""
+        shared, name = self.shared, self.channel.name
+        shared.metrics.observe("provider_latency_seconds", name, latency)
+        age = time.time() - self.camp.created_at
+        price = self.channel.terms.price
+        records: list[Record] = []
+        for i, attempts, outcome in answered:
+            accepted = outcome if isinstance(outcome, Accepted) else None
+            error = outcome if isinstance(outcome, ProviderError) else None
+            kind, delay = decide(
+                error, attempts=attempts, age=age, policy=shared.policy, rng=shared.rng
+            )
+            if kind == "sent" and self.camp.deliver_at is not None:
+                kind = "scheduled"
+            parts = segments.parts(self._text(i))
+            cost = accepted.cost if accepted and accepted.cost is not None else price * parts
+            if kind == "failed" and error is not None and attempts > 1:
+                reason = f"gave up after {attempts} attempts: {error.reason}"
+            else:
+                reason = error.reason if error else ""
+            records.append(
+                Record(
+                    index=i,
+                    kind=kind,
+                    smsid=accepted.smsid if accepted else "",
+                    cost=str(cost) if accepted else "",
+                    parts=parts,
+                    error=f"{type(error).__name__}: {reason}" if error else "",
+                    delay=delay,
+                    to=self.rows[i][0],
+                )
+            )
+            self.report.outcomes[kind] = self.report.outcomes.get(kind, 0) + 1
+            log.info(
+                "send",
+                message_id=f"{self.ledger.cid}-{self.ledger.k}-{i}",
+                provider=name,
+                smsid=accepted.smsid if accepted else None,
+                attempt=attempts,
+                outcome=kind,
+                latency_ms=round(latency * 1000, 1),
+                error=type(error).__name__ if error else None,
+                retry_in=round(delay, 2) if kind == "retry" else None,
+            )
+            if kind == "paused":
+                self.stopped = True
+        await self.ledger.record_outcomes(records)

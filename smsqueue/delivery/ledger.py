@@ -1,0 +1,96 @@
+"""A claimed chunk's two writes around each request, in the Lua scripts' own terms.
+
+``mark_in_flight`` (START) runs before the request leaves: a crash before it
+re-queues the messages, after it they are 'unknown', never resent on a guess.
+``record_outcomes`` (FINISH) keeps the answer once it is known, riding out a
+Redis restart for up to a lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smsqueue.delivery.outcomes import Kind
+from smsqueue.store import keys
+
+# A registered Lua script (redis' AsyncScript), called as script(args=[...]).
+Script = Callable[..., Awaitable[Any]]
+# Runs a script, retrying while Redis is unreachable (Engine.durably).
+Durably = Callable[[Script, list[Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """One message's answer, as FINISH takes it."""
+
+    index: int
+    kind: Kind
+    smsid: str  # '' unless accepted
+    cost: str  # '' unless accepted
+    parts: int
+    error: str  # 'ErrorClass: reason', or ''
+    delay: float  # seconds before a retry, or before the paused provider's probe
+    to: str
+
+    def args(self) -> list[str | int | float]:
+        """The record's 8 FINISH arguments, in the script's order."""
+        return [
+            self.index, self.kind, self.smsid, self.cost, self.parts, self.error, self.delay,
+            self.to,
+        ]  # fmt: skip
+
+
+class Ledger:
+    """START and FINISH for one claimed chunk (``cid``, ``k``), held by ``owner``."""
+
+    def __init__(
+        self,
+        *,
+        mark_in_flight_script: Script,
+        record_outcomes_script: Script,
+        durably: Durably,
+        cid: str,
+        k: int,
+        owner: str,
+        probe_seconds: float,
+        retention_seconds: int,
+    ) -> None:
+        if not cid or not owner:
+            raise ValueError("cid and owner must not be empty")
+        if k < 0:
+            raise ValueError("k must be >= 0")
+        if probe_seconds <= 0 or retention_seconds <= 0:
+            raise ValueError("probe_seconds and retention_seconds must be positive")
+        self._mark_in_flight_script = mark_in_flight_script
+        self._record_outcomes_script = record_outcomes_script
+        self._durably = durably
+        self.cid, self.k, self.owner = cid, k, owner
+        self._probe_seconds = probe_seconds
+        self._retention_seconds = retention_seconds
+
+    async def mark_in_flight(self, indices: Sequence[int]) -> dict[int, int] | None:
+        """The attempt number of each message now in flight (those still claimed by us).
+
+        None when the chunk must stop: the lease was lost, the campaign is no longer
+        active or its provider is paused (and this is not the probe's turn).
+        """
+        res = await self._mark_in_flight_script(
+            args=[keys.KEY_PREFIX, self.cid, self.k, self.owner, self._probe_seconds,
+                  ",".join(map(str, indices))]
+        )  # fmt: skip
+        if int(res[0]) != 1:
+            return None
+        started: dict[int, int] = {}
+        for item in str(res[1]).split(",") if res[1] else []:
+            i, n = item.split(":")
+            started[int(i)] = int(n)
+        return started
+
+    async def record_outcomes(self, records: Sequence[Record]) -> None:
+        """FINISH for ``records``: kept through a Redis restart rather than left to turn unknown."""
+        args: list[Any] = [keys.KEY_PREFIX, self.cid, self.k, self._retention_seconds]
+        for record in records:
+            args += record.args()
+        await self._durably(self._record_outcomes_script, args)
