@@ -12,7 +12,9 @@ next, not where the error came from::
         ├── TransientError ........ not sent; try again later (honour retry_after)
         │   ├── ProviderUnavailable   5xx, "Internal server error", "Publishing error"
         │   ├── RateLimited           429
-        │   └── ConnectFailed         refused, connect/pool timeout, write failed
+        │   ├── ConnectFailed         refused, connect/pool timeout, write failed
+        │   └── RecipientDeferred     one recipient of a batch refused for an account
+        │                             reason the others did not share: retry it alone
         ├── PermanentError ........ not sent; this message will never go: fail it
         │   ├── InvalidRequest        a validation the provider (or we, first) apply
         │   ├── InvalidNumber
@@ -118,6 +120,11 @@ class Blacklisted(PermanentError):
 
 class DomainNotFound(PermanentError):
     """The sender domain is not in the provider account."""
+
+
+class RecipientDeferred(TransientError):
+    """One recipient's entry gave an account-level reason that the rest of its answer did
+    not share: only that recipient is retried, and the provider is not paused for it."""
 
 
 class AccountError(ProviderError):

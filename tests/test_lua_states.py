@@ -121,7 +121,7 @@ def check(client: redis.Redis, cid: str) -> dict[str, int]:
 def test_claim_marks_queued_as_claimed(client: redis.Redis, scripts: Scripts, cid: str) -> None:
     """CLAIM turns every queued message into claimed, returns their indices and takes a lease."""
     assert check(client, cid)["queued"] == 4
-    assert scripts.claim(cid, "A") == [4, "0,1,2,3"]
+    assert scripts.claim(cid, "A") == [4, "0,1,2,3", "0,0,0,0"]
     assert state(client, cid) == "cccc"
     assert check(client, cid)["sending"] == 4
     assert client.hget(keys.K_OWNERS, f"{cid}:0") == "A"
@@ -257,7 +257,7 @@ def test_retry_goes_to_due_and_due_brings_it_back(
     assert client.zcard(keys.K_DUE) == 0
     assert client.zscore(keys.K_PENDING, f"{cid}:0") is not None
     check(client, cid)
-    assert scripts.claim(cid, "B") == [4, "0,1,2,3"]
+    assert scripts.claim(cid, "B") == [4, "0,1,2,3", "1,0,0,0"]
     assert scripts.start(cid, "B", [0]) == [1, "0:2"]  # its second attempt
 
 
@@ -289,7 +289,7 @@ def test_release_requeues_claimed_and_marks_in_flight_unknown(
     assert counts["unknown"] == 2
     assert client.hget(keys.K_OWNERS, f"{cid}:0") is None
     assert client.zscore(keys.K_LEASES, f"{cid}:0") is None
-    assert scripts.claim(cid, "B") == [2, "0,2"]  # the unknown ones are never resent
+    assert scripts.claim(cid, "B") == [2, "0,2", "0,0"]  # the unknown ones are never resent
 
 
 def test_sweep_takes_back_an_expired_lease(client: redis.Redis, scripts: Scripts, cid: str) -> None:
@@ -354,7 +354,7 @@ def test_paused_answer_opens_the_circuit_and_keeps_the_message(
     check(client, cid)
     # The probe time passes: one START goes through as the probe, the next waits again.
     client.hset(keys.k_circuit(c.WOOXY), "probe_at", "1")
-    assert scripts.claim(cid, "B") == [4, "0,1,2,3"]
+    assert scripts.claim(cid, "B") == [4, "0,1,2,3", "0,0,0,0"]
     assert scripts.start(cid, "B", [0]) == [1, "0:1"]  # the attempt was not counted before
     assert scripts.start(cid, "B", [1]) == [-4, ""]
     scripts.finish(cid, sent(0, "probe-ok"))
@@ -415,7 +415,7 @@ def test_campaign_becomes_done_when_nothing_is_open(
     assert scripts.release(cid, "A") == 1
     check(client, cid)
     assert client.hget(keys.k_campaign(cid), "status") == keys.CAMPAIGN_ACTIVE
-    assert scripts.claim(cid, "B") == [1, "3"]
+    assert scripts.claim(cid, "B") == [1, "3", "0"]
     scripts.start(cid, "B", [3])
     check(client, cid)
     scripts.finish(cid, outcome(3, "retry", "RateLimited: 429", delay=0))

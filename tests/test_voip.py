@@ -29,6 +29,8 @@ from smsqueue.errors import (
     ProviderError,
     ProviderUnavailable,
     RateLimited,
+    RecipientDeferred,
+    ServiceNotActivated,
 )
 from smsqueue.providers.base import Accepted
 from smsqueue.providers.transport import Reply
@@ -264,10 +266,14 @@ def test_one_outcome_per_recipient_in_any_order() -> None:
         ({"code": 400, "code_desc": "The number is blacklisted"}, Blacklisted),
         ({"code": 400, "code_desc": "Invalid destination number"}, InvalidNumber),
         ({"code": 400, "code_desc": "Number not valid"}, InvalidNumber),
-        ({"code": 402, "code_desc": "Payment required"}, InsufficientBalance),
-        ({"code": 400, "code_desc": "Insufficient balance"}, InsufficientBalance),
-        ({"code": "402", "code_desc": ""}, InsufficientBalance),
-        ({"code": 401, "code_desc": "Unauthorized"}, AuthError),
+        # Account-level words from one recipient of many: that recipient is retried alone.
+        ({"code": 402, "code_desc": "Payment required"}, RecipientDeferred),
+        ({"code": 400, "code_desc": "Insufficient balance"}, RecipientDeferred),
+        ({"code": "402", "code_desc": ""}, RecipientDeferred),
+        ({"code": 401, "code_desc": "Unauthorized"}, RecipientDeferred),
+        # The words outrank an undocumented code.
+        ({"code": 403, "code_desc": "Number is blacklisted"}, Blacklisted),
+        ({"code": 999, "code_desc": ""}, ProviderUnavailable),
         ({"code": 429, "code_desc": "Too many requests"}, RateLimited),
         ({"code": 500, "code_desc": "Carrier error"}, ProviderUnavailable),
         ({"code": "503", "code_desc": "Carrier down"}, ProviderUnavailable),
@@ -285,6 +291,30 @@ def test_failed_entry_fails_that_recipient_alone(
     assert isinstance(outcomes[C], Accepted)
     assert type(outcomes[B]) is cls
     assert outcomes[B].provider == "voip"
+
+
+@pytest.mark.parametrize(
+    ("fields", "cls"),
+    [
+        ({"code": 402, "code_desc": "Insufficient balance"}, InsufficientBalance),
+        ({"code": 401, "code_desc": "Invalid api credentials"}, AuthError),
+        ({"code": 400, "code_desc": "SMS service is not activated"}, ServiceNotActivated),
+    ],
+)
+def test_every_entry_saying_the_same_account_thing_fails_the_whole_request(
+    fields: dict[str, object], cls: type[ProviderError]
+) -> None:
+    """Only if every entry says the same account-level thing does the answer pause the provider."""
+    log = [entry(n, smsid="", **fields) for n in (A, B, C)]
+    with pytest.raises(cls):
+        parse_send_log(reply({"send_log": log}), [A, B, C])
+
+
+def test_a_403_blacklisted_entry_for_every_recipient_pauses_nothing() -> None:
+    """'403 Number is blacklisted' for all recipients fails each of them; nothing is raised."""
+    log = [entry(n, smsid="", code=403, code_desc="Number is blacklisted") for n in (A, B)]
+    outcomes = parse_send_log(reply({"send_log": log}), [A, B])
+    assert all(type(o) is Blacklisted for o in outcomes.values())
 
 
 def test_failed_entry_reason_masks_an_echoed_number() -> None:

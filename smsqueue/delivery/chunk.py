@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 import structlog
 
@@ -72,16 +73,35 @@ class Shared:
             raise ValueError("max_lanes must be at least 1")
 
 
-def batches(indices: Sequence[int], *, text_of: Callable[[int], str], size: int) -> list[list[int]]:
-    """Messages grouped by identical text, at most ``size`` to a request."""
+# Each earlier request of a message divides its batch by this: a batch that failed
+# as a whole goes again as batches of a tenth, then one by one, so a recipient that
+# poisons every request holding it is soon alone and the others go without it.
+SPLIT: Final = 10
+
+
+def batch_size(size: int, tried: int) -> int:
+    """The most recipients a request may hold for a message already tried ``tried`` times."""
+    return max(1, size // int(SPLIT ** min(tried, 8)))
+
+
+def batches(
+    indices: Sequence[int],
+    *,
+    text_of: Callable[[int], str],
+    size: int,
+    tried: Mapping[int, int] | None = None,
+) -> list[list[int]]:
+    """Messages grouped by identical text and by how often they were tried, at most
+    ``batch_size(size, tried)`` to a request."""
     if size < 1:
         raise ValueError("size must be at least 1")
     if size == 1:
         return [[i] for i in indices]  # nothing to group: keep the chunk's order
-    groups: dict[str, list[int]] = {}
+    groups: dict[tuple[str, int], list[int]] = {}
     for i in indices:
-        groups.setdefault(text_of(i), []).append(i)
-    return [g[j : j + size] for g in groups.values() for j in range(0, len(g), size)]
+        cap = batch_size(size, tried.get(i, 0) if tried else 0)
+        groups.setdefault((text_of(i), cap), []).append(i)
+    return [g[j : j + cap] for (_, cap), g in groups.items() for j in range(0, len(g), cap)]
 
 
 class ChunkSender:
@@ -107,9 +127,12 @@ class ChunkSender:
         self.camp, self.rows, self.deadline, self.report = campaign, rows, deadline, report
         self.stopped = False
 
-    async def run(self, indices: list[int]) -> None:
-        """Send the claimed messages ``indices`` until done, stopped or past the deadline."""
-        todo = batches(indices, text_of=self._text, size=self.channel.terms.batch_size)
+    async def run(self, indices: list[int], *, tried: Mapping[int, int] | None = None) -> None:
+        """Send the claimed messages ``indices`` until done, stopped or past the deadline.
+
+        ``tried``: requests each message has had already (a retried one goes in smaller
+        batches, see ``batch_size``)."""
+        todo = batches(indices, text_of=self._text, size=self.channel.terms.batch_size, tried=tried)
         items = iter(todo)
 
         async def lane() -> None:

@@ -160,6 +160,7 @@ class Engine:
             report.refused = int(got[0])
             return report
         indices = [int(x) for x in str(got[1]).split(",")]
+        tried = dict(zip(indices, (int(x) for x in str(got[2]).split(",")), strict=True))
         self.fault("after_claim")
         report.claimed = len(indices)
         structlog.contextvars.bind_contextvars(campaign_id=cid)
@@ -188,7 +189,7 @@ class Engine:
                 deadline=time.monotonic() + s.slice_seconds,
                 report=report,
             )
-            await chunk.run(indices)
+            await chunk.run(indices, tried=tried)
         finally:
             heartbeat.cancel()
             left = await self.durably(self._release_script, [keys.KEY_PREFIX, cid, k, owner])

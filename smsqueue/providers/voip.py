@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Final
 from urllib.parse import urlencode
 
 import httpx
 from pydantic import SecretStr
 
 from smsqueue.errors import (
+    AccountError,
     AuthError,
     Blacklisted,
     InputError,
@@ -28,6 +30,8 @@ from smsqueue.errors import (
     ProviderError,
     ProviderUnavailable,
     RateLimited,
+    RecipientDeferred,
+    ServiceNotActivated,
 )
 from smsqueue.providers import transport
 from smsqueue.providers.base import USER_AGENT, Accepted, load_json, str_field
@@ -92,26 +96,56 @@ def build_form(batch: VoipBatch, *, max_recipients: int) -> bytes:
     return urlencode(fields).encode()
 
 
+# Words a send_log entry's description may use, in the order they are tried. The
+# document defines no per-recipient codes, so the words of a description outrank
+# its code: "403 Number is blacklisted" is about that number, not the account.
+_ENTRY_WORDS: Final[tuple[tuple[tuple[str, ...], type[ProviderError]], ...]] = (
+    (("blacklist", "blocked", "opted out", "opt-out", "unsubscribed"), Blacklisted),
+    (("balance", "credit", "funds", "payment"), InsufficientBalance),
+    (("not activated", "not enabled"), ServiceNotActivated),
+    (("credential", "unauthori", "api key", "password", "authenticat"), AuthError),
+    (("too many", "rate limit"), RateLimited),
+)
+
+
 def classify_entry(code: object, desc: str) -> ProviderError:
-    """The error one ``send_log`` entry with a code other than 200 means."""
+    """The error one ``send_log`` entry with a code other than 200 means for its recipient.
+
+    Words first; a bare code only where there are none. An undocumented code that is
+    not a 4xx is transient (retried a bounded number of times): nothing says the
+    recipient is at fault, nor that the account is.
+    """
     low = desc.lower()
     reason = redact(desc) or f"code {code}"
-    cls: type[ProviderError]
-    if code in (401, 403):
-        cls = AuthError
-    elif code == 402 or "balance" in low:
-        cls = InsufficientBalance
-    elif code == 429:
-        cls = RateLimited
-    elif isinstance(code, int) and code >= 500:
-        cls = ProviderUnavailable
-    elif "blacklist" in low:
-        cls = Blacklisted
-    elif "number" in low and ("invalid" in low or "not valid" in low):
+    status = code if isinstance(code, int) else None
+    cls: type[ProviderError] | None = None
+    for words, found in _ENTRY_WORDS:
+        if any(w in low for w in words):
+            cls = found
+            break
+    if cls is None and "number" in low and ("invalid" in low or "not valid" in low):
         cls = InvalidNumber
-    else:
-        cls = InvalidRequest
-    return cls(reason, provider=NAME, status_code=code if isinstance(code, int) else None)
+    if cls is None:
+        if code in (401, 403):
+            cls = AuthError
+        elif code == 402:
+            cls = InsufficientBalance
+        elif code == 429:
+            cls = RateLimited
+        elif isinstance(code, int) and 400 <= code < 500:
+            cls = InvalidRequest
+        else:
+            cls = ProviderUnavailable
+    return cls(reason, provider=NAME, status_code=status)
+
+
+def _account_wide(outcomes: dict[str, Outcome]) -> AccountError | None:
+    """The account error every recipient of the answer shares, if they all share one."""
+    kinds = {type(o) for o in outcomes.values()}
+    first = next(iter(outcomes.values()), None)
+    if len(kinds) == 1 and isinstance(first, AccountError):
+        return first
+    return None
 
 
 def parse_send_log(reply: transport.Reply, recipients: Sequence[str]) -> dict[str, Outcome]:
@@ -141,6 +175,16 @@ def parse_send_log(reply: transport.Reply, recipients: Sequence[str]) -> dict[st
             number,
             PermanentError("recipient missing from the send_log", provider=NAME, status_code=200),
         )
+    # The provider is paused only when the whole answer says the same account-level
+    # thing; one recipient's refusal of that kind is about that recipient alone.
+    shared = _account_wide(outcomes)
+    if shared is not None:
+        raise shared
+    for number, outcome in outcomes.items():
+        if isinstance(outcome, AccountError):
+            outcomes[number] = RecipientDeferred(
+                outcome.reason, provider=NAME, status_code=outcome.status_code
+            )
     return outcomes
 
 

@@ -195,7 +195,8 @@ return mid
 # Refused (negative) when the campaign is not active, the provider's circuit is
 # open, or another owner's lease stands (even expired: the sweeper must first
 # turn its in-flight messages into unknown).
-# ARGV: prefix, cid, k, owner, lease seconds. Returns {n, "i,i,..."} or {code}.
+# ARGV: prefix, cid, k, owner, lease seconds. Returns {n, "i,i,...", "a,a,..."}
+# (the claimed indices and the requests each has had so far) or {code}.
 CLAIM: Final = (
     PRELUDE
     + r"""
@@ -225,7 +226,13 @@ move(cid, ST_QUEUED, ST_CLAIMED, #idx)
 redis.call('ZADD', KEY_LEASES, t + lease, chunk)
 redis.call('HSET', KEY_OWNERS, chunk, owner)
 redis.call('HDEL', KEY_RESIGNALS, chunk)
-return {#idx, table.concat(idx, ',')}
+local a = redis.call('GET', key_attempts(cid, k)) or ''
+local tried = {}
+for j, i in ipairs(idx) do
+  local b = string.byte(a, i + 1)
+  tried[j] = b or 0
+end
+return {#idx, table.concat(idx, ','), table.concat(tried, ',')}
 """
 )
 
