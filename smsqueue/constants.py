@@ -8,6 +8,7 @@ found (or flushed) with one pattern.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final
 
@@ -114,9 +115,24 @@ DEFAULT_MAX_PARTS: Final = 10
 
 TASK_SEND_CHUNK: Final = "smsqueue.send_chunk"
 TASK_TICK: Final = "smsqueue.tick"  # one scheduler pass, when Celery beat drives it
-QUEUE_PRIORITY: Final = "smsq.priority"  # single sends: consumed before any bulk queue
+# Tasks that belong to no provider (the beat-driven tick): every worker reads it.
+QUEUE_CONTROL: Final = "smsq.control"
+QUEUE_PRIORITY: Final = QUEUE_CONTROL  # TEMPORARY
+
+
+def priority_queue(provider: str) -> str:
+    """The Celery queue for one provider's single sends: read before its bulk queue.
+
+    One per provider, so a worker reads only the work of providers it can send."""
+    return f"smsq.priority.{provider}"
 
 
 def bulk_queue(provider: str) -> str:
     """The Celery queue for one provider's campaign chunks."""
     return f"smsq.bulk.{provider}"
+
+
+def worker_queues(providers: Iterable[str]) -> list[str]:
+    """The queues a worker serving ``providers`` reads, most urgent first."""
+    names = list(providers)
+    return [*map(priority_queue, names), *map(bulk_queue, names), QUEUE_CONTROL]

@@ -316,12 +316,14 @@ def test_campaign_signals_carry_ids_only(queue: SmsQueue, recorder: CeleryRecord
 
 
 def test_send_publishes_one_priority_signal(queue: SmsQueue, recorder: CeleryRecorder) -> None:
-    """A single send is signalled once on smsq.priority with [cid, 0] and no number or text."""
+    """A single send is signalled once on its provider's priority lane, ids only."""
     mid = queue.send(VALID[0], "Code " + SECRET_TEXT, provider=c.WOOXY)
-    cid = mid.split("-")[0]
+    other = queue.send(VALID[1], "Code", provider=c.VOIP)
+    cid, cid2 = mid.split("-")[0], other.split("-")[0]
     assert mid == f"{cid}-0-0"
     assert [(call.name, call.args, call.queue) for call in recorder.calls] == [
-        (c.TASK_SEND_CHUNK, [cid, 0], c.QUEUE_PRIORITY)
+        (c.TASK_SEND_CHUNK, [cid, 0], "smsq.priority.wooxy"),
+        (c.TASK_SEND_CHUNK, [cid2, 0], "smsq.priority.voip"),
     ]
     assert_signals_carry_ids_only(recorder, VALID[0], SECRET_TEXT)
 

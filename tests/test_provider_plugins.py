@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from smsqueue import constants as c
-from smsqueue.delivery.engine import Engine
+from smsqueue.delivery.engine import REFUSED_NOT_SERVED, Engine
 from smsqueue.errors import (
     ConfigError,
     InputError,
@@ -297,7 +297,7 @@ def test_each_recipient_of_a_plugin_request_gets_its_own_outcome(
 def test_a_worker_that_cannot_send_for_a_provider_leaves_its_messages_queued(
     settings: Settings, fake: FakeProvider, queue: tuple[SmsQueue, Signals], why: str
 ) -> None:
-    """The engine refuses the chunk with ConfigError before START: nothing goes unknown."""
+    """The engine refuses the chunk before claiming it: nothing is claimed, nothing unknown."""
     q, signals = queue
     receipt = q.send_campaign(numbers(3), text="Wait", provider=NAME)
     workers = (
@@ -309,9 +309,10 @@ def test_a_worker_that_cannot_send_for_a_provider_leaves_its_messages_queued(
     async def main() -> None:
         engine = await Engine.create(settings, publish=signals.publish, providers=workers)
         try:
+            assert NAME not in engine.providers
             for cid, k in signals.take():
-                with pytest.raises(ConfigError, match=NAME):
-                    await engine.process_chunk(cid, k)
+                report = await engine.process_chunk(cid, k)
+                assert (report.claimed, report.refused) == (0, REFUSED_NOT_SERVED)
         finally:
             await engine.aclose()
 

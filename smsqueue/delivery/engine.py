@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 import structlog
@@ -36,8 +36,13 @@ from smsqueue.settings import Settings
 from smsqueue.sms.template import Template
 from smsqueue.store import keys, lua, reconnect, redisconn
 from smsqueue.store.histograms import Histograms
+from smsqueue.store.signals import queue_for
 
 log = structlog.get_logger("smsqueue.delivery")
+
+# ChunkReport.refused when the chunk's provider is not one this worker can send for
+# (the claim's own refusals are -1 to -3).
+REFUSED_NOT_SERVED: Final = -5
 
 # Publishes a chunk signal: (cid, k, queue). Injected so the engine needs no Celery.
 Publish = Callable[[str, int, str], Awaitable[None]]
@@ -154,8 +159,16 @@ class Engine:
         owner = f"{self._owner_prefix}:{next(self._calls)}"
         s = self.settings
         self.fault("after_receive")
-        got = await self._claim_script(args=[keys.KEY_PREFIX, cid, k, owner, s.lease_seconds])
         report = ChunkReport()
+        provider = await self.redis.hget(keys.k_campaign(cid), "provider")
+        if provider is not None and not self.serves(str(provider)):
+            # Checked before the claim: a worker that cannot send for a provider never
+            # holds its messages (they stay queued for a worker that can).
+            log.warning("not claimed: this worker does not serve the provider",
+                        campaign_id=cid, provider=provider)  # fmt: skip
+            report.refused = REFUSED_NOT_SERVED
+            return report
+        got = await self._claim_script(args=[keys.KEY_PREFIX, cid, k, owner, s.lease_seconds])
         if int(got[0]) <= 0:
             report.refused = int(got[0])
             return report
@@ -224,6 +237,16 @@ class Engine:
             except aioredis.RedisError as exc:  # keep trying: the lease still has 2/3 left
                 log.warning("lease renew failed", error=type(exc).__name__)
 
+    def serves(self, provider: str) -> bool:
+        """Whether this worker can send for ``provider`` (registered, credentials set)."""
+        channel = self._channels.get(provider)
+        return channel is not None and channel.sender is not None
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers this worker can send for."""
+        return [name for name in self._channels if self.serves(name)]
+
     def _channel(self, provider: str) -> Channel:
         """The provider's channel, or ConfigError when this worker cannot send for it."""
         channel = self._channels.get(provider)
@@ -242,7 +265,7 @@ class Engine:
                 template=Template(meta.get("template", "")),
                 sender=meta.get("sender") or None,
                 tags=tuple(json.loads(meta.get("tags") or "[]")),
-                queue=meta.get("queue") or c.bulk_queue(meta["provider"]),
+                queue=queue_for(meta["provider"], meta.get("lane") or "bulk"),
                 # A message's age (max_age) counts from when it became due, not from when
                 # it was scheduled: a send set for tomorrow must not fail its first retry.
                 created_at=max(

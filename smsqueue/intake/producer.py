@@ -135,7 +135,7 @@ class SmsQueue:
             )
         )  # fmt: skip
         if mid.startswith(cid + "-") and due is None:
-            publish_chunk(self.celery, cid, 0, queue=c.QUEUE_PRIORITY)
+            publish_chunk(self.celery, cid, 0, queue=queue_for(provider, "priority"))
         return mid
 
     def send_campaign(

@@ -40,7 +40,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_default_queue": c.QUEUE_PRIORITY,
+        "task_default_queue": c.QUEUE_CONTROL,
         "task_create_missing_queues": True,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # keep trying while Redis restarts
@@ -60,8 +60,11 @@ def make_app(settings: Settings, *, main: str = "smsqueue") -> Celery:
 
 
 def queue_for(provider: str, lane: str) -> str:
-    """The Celery queue a chunk's signal goes to."""
-    return c.QUEUE_PRIORITY if lane == "priority" else c.bulk_queue(provider)
+    """The Celery queue a chunk's signal goes to: the provider's own priority or bulk lane.
+
+    Derived from the campaign's provider and lane each time (never a stored queue name),
+    so a renamed layout cannot strand old work in a queue nobody reads."""
+    return c.priority_queue(provider) if lane == "priority" else c.bulk_queue(provider)
 
 
 def publish_chunk(app: Celery, cid: str, k: int, *, queue: str) -> None:
