@@ -640,6 +640,7 @@ def _subprocess(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
         (["status", "--frobnicate"], 2, "No such option"),
         (["status", "abc"], 1, "cannot reach Redis"),
         (["worker", "--concurrency", "0"], 2, "--concurrency"),
+        (["worker", "--loglevel", "LOUD"], 2, "--loglevel must be one of DEBUG, INFO"),
     ],
 )
 def test_real_process_prints_one_line(

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from smsqueue import constants as c
@@ -365,5 +366,46 @@ def test_a_send_cancelled_while_waiting_does_not_keep_a_permit(kit: Kit) -> None
             for _ in range(20):  # background releases settle
                 await asyncio.sleep(0.01)
             assert await limiter.in_use() == 0
+
+    run(main())
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+def test_in_use_counts_leases_by_redis_clock_not_the_hosts(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, skew: float
+) -> None:
+    """With the host's clock an hour off Redis's, in_use counts the leases live by Redis TIME."""
+    raw = redis.Redis.from_url(redis_url)
+    seconds, micros = raw.time()
+    now = seconds + micros / 1e6  # the clock PERMIT_ACQUIRE scores leases with
+    raw.zadd(keys.k_permits(c.WOOXY), {"live": now + 60, "also-live": now + 5, "gone": now - 60})
+    raw.close()
+    host = time.time
+    monkeypatch.setattr(time, "time", lambda: host() + skew)
+
+    async def main() -> None:
+        async with _redis_kit(redis_url)() as make:
+            assert await (await make(cap=5)).in_use() == 2
+
+    run(main())
+
+
+def test_a_redis_error_that_is_no_outage_reaches_the_waiting_send(redis_url: str) -> None:
+    """A waiter's fetch failing for good (a wrong type) raises in acquire, not a silent None."""
+
+    async def main() -> None:
+        async with _redis_kit(redis_url)() as make:
+            limiter = await make(cap=1)
+            assert await limiter.acquire() is not None
+            waiting = asyncio.create_task(limiter.acquire(deadline=time.monotonic() + 10))
+            await asyncio.sleep(0.2)  # queued here, the fetcher polling Redis for it
+            raw = aioredis.Redis.from_url(redis_url)
+            await raw.delete(keys.k_permits(c.WOOXY))
+            await raw.set(keys.k_permits(c.WOOXY), "not a sorted set")
+            await raw.aclose()
+            t0 = time.monotonic()
+            with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+                await waiting
+            assert time.monotonic() - t0 < 5  # at once, not at the deadline
 
     run(main())

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from smsqueue import settings as settings_mod
 from smsqueue.operations import logs
+from smsqueue.store.signals import make_app
+from smsqueue.testing.embedded import wait_for
 
 NUMBER = "+12125551234"
 MASKED = "+121*****234"
@@ -251,3 +258,73 @@ def test_level_filters_lower_records(
     logging.getLogger("celery").info("hidden too")
     logs.get().warning("shown")
     assert [line["event"] for line in json_lines(capsys.readouterr().err)] == ["shown"]
+
+
+# --- smsqueue worker --loglevel ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Any]:
+    """Starts ``python -m smsqueue worker ARGS`` with SMSQUEUE_LOG_LEVEL given; output to a file."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, env_level: str) -> Path:
+        out = tmp_path / f"worker-{len(procs)}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMSQUEUE_")}
+        env |= {
+            "SMSQUEUE_REDIS_URL": redis_url,
+            "SMSQUEUE_LOG_LEVEL": env_level,
+            "SMSQUEUE_LOG_JSON": "true",
+        }
+        argv = [sys.executable, "-m", "smsqueue", "worker", "--concurrency", "1", *args]
+        with out.open("wb") as fh:
+            proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return out
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def logged(out: Path) -> list[dict[str, Any]]:
+    """The log records (JSON lines) a worker printed; Celery's banner is not one."""
+    lines = out.read_text(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def test_worker_loglevel_debug_shows_debug_lines_still_scrubbed(
+    start_worker: Any, redis_url: str
+) -> None:
+    """--loglevel DEBUG wins over SMSQUEUE_LOG_LEVEL=WARNING; numbers are still masked."""
+    out = start_worker("--loglevel", "debug", "--queues", "smsq.test", env_level="WARNING")
+    assert wait_for(lambda: any("ready" in r["event"] for r in logged(out)), timeout=60), (
+        out.read_text()
+    )
+    assert any(r["level"] == "debug" for r in logged(out))
+    # An unknown task is logged (at ERROR) with its whole body: the number in it is masked.
+    app = make_app(settings_mod.load(redis_url=redis_url))
+    app.send_task("smsqueue.no_such_task", args=[NUMBER], queue="smsq.test")
+    app.close()
+    assert wait_for(lambda: "no_such_task" in out.read_text(), timeout=60), out.read_text()
+    assert wait_for(lambda: MASKED in out.read_text(), timeout=10), out.read_text()
+    assert NUMBER not in out.read_text()
+
+
+def test_worker_loglevel_warning_hides_info_and_debug(start_worker: Any, redis_url: str) -> None:
+    """--loglevel WARNING wins over SMSQUEUE_LOG_LEVEL=DEBUG: a ready worker printed no less."""
+    out = start_worker("--loglevel", "WARNING", env_level="DEBUG")
+    app = make_app(settings_mod.load(redis_url=redis_url))
+    try:
+        assert wait_for(lambda: bool(app.control.ping(timeout=0.5)), timeout=60), out.read_text()
+    finally:
+        app.close()
+    levels = {r["level"] for r in logged(out)}
+    assert not levels & {"debug", "info"}, out.read_text()

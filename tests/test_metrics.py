@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -63,6 +64,21 @@ def test_collector_reports_outcomes_permits_queues_and_pauses(redis_url: str) ->
     assert 'smsqueue_queue_depth{queue="smsq.bulk.voip"} 3.0' in out
     assert 'smsqueue_provider_paused{provider="voip"} 1.0' in out
     assert 'smsqueue_provider_paused{provider="wooxy"} 0.0' in out
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+def test_permits_gauge_counts_leases_by_redis_clock_not_the_hosts(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, skew: float
+) -> None:
+    """With the host's clock an hour off Redis's, the gauge counts the leases live by Redis TIME."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    seconds, micros = r.time()
+    now = seconds + micros / 1e6
+    r.zadd(keys.k_permits(c.WOOXY), {"live": now + 60, "gone": now - 60})
+    host = time.time
+    monkeypatch.setattr(time, "time", lambda: host() + skew)
+    out = generate_latest(registry(r)).decode()
+    assert 'smsqueue_permits_in_use{provider="wooxy"} 1.0' in out
 
 
 def test_smsqueue_metrics_command_serves_http(redis_url: str) -> None:

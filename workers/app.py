@@ -19,7 +19,7 @@ app.conf.beat_schedule = {
     "smsqueue-tick": {
         "task": c.TASK_TICK,
         "schedule": 1.0,
-        "options": {"queue": c.QUEUE_PRIORITY, "expires": 1.0},
+        "options": {"queue": c.QUEUE_CONTROL, "expires": 1.0},
     }
 }
 
@@ -27,6 +27,8 @@ app.conf.beat_schedule = {
 @signals.setup_logging.connect
 def _logging(**_: object) -> None:
     # Our scrubbing handler replaces Celery's, so its loggers print nothing we would not.
+    # The level is SMSQUEUE_LOG_LEVEL (`smsqueue worker --loglevel` sets it for its process),
+    # not Celery's --loglevel, which defaults to WARNING whatever the deployment says.
     logs.configure(level=settings.log_level, json=settings.log_json)
 
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from smsqueue.store import keys, lua, reconnect
+from smsqueue.store import keys, lua, permits, reconnect
 
 
 class ConcurrencyLimiter(Protocol):
@@ -86,6 +86,7 @@ class RedisLeaseLimiter:
         self._acquire = client.register_script(lua.PERMIT_ACQUIRE)
         self._release = client.register_script(lua.PERMIT_RELEASE)
         self._renew = client.register_script(lua.PERMIT_RENEW)
+        self._count_held = client.register_script(permits.HELD)
         self._waiters: collections.deque[asyncio.Future[str]] = collections.deque()
         # Permit given out here -> (its member in Redis, hand-offs so far). A hand-off gives
         # the next send a new id, so a stray second release by the last holder changes nothing.
@@ -107,7 +108,7 @@ class RedisLeaseLimiter:
             await asyncio.wait({waiter}, timeout=timeout)
         except asyncio.CancelledError:
             # The send was cancelled while waiting: a permit already handed to it goes on.
-            if waiter.done():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._spawn(self.release(waiter.result()))
             waiter.cancel()
             raise
@@ -133,7 +134,7 @@ class RedisLeaseLimiter:
                 return
         try:
             await self._release(keys=[self._key, self._wake], args=[member, self.cap])
-        except (aioredis.ConnectionError, aioredis.TimeoutError):
+        except reconnect.UNREACHABLE:
             # Redis is restarting. Raising here would cost the caller the answer it is
             # about to record; give the permit back once Redis is back instead (or let
             # its lease end), so the cap does not shrink for a whole lease.
@@ -142,7 +143,7 @@ class RedisLeaseLimiter:
     async def _release_later(self, member: str) -> None:
         await asyncio.sleep(self._wake_timeout)
         # Past the lease the permit has expired anyway: then there is nothing to give back.
-        with contextlib.suppress(aioredis.ConnectionError, aioredis.TimeoutError):
+        with contextlib.suppress(*reconnect.UNREACHABLE):
             await reconnect.while_unreachable(
                 lambda: self._release(keys=[self._key, self._wake], args=[member, self.cap]),
                 within=self._lease,
@@ -150,7 +151,8 @@ class RedisLeaseLimiter:
             )
 
     async def in_use(self) -> int:
-        return int(await self._client.zcount(self._key, time.time(), "+inf"))
+        # By Redis's clock, which scored the leases: the host's may be off by seconds.
+        return int(await self._count_held(keys=[self._key]))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -172,19 +174,31 @@ class RedisLeaseLimiter:
         """Take permits from Redis for the sends waiting here, until none waits."""
         while any(not w.done() for w in self._waiters):
             try:
-                permit = next(self._ids)
-                if await self._acquire(keys=[self._key], args=[self.cap, self._lease, permit]):
-                    self._took(permit)
-                    waiter = self._next_waiter()
-                    if waiter is None:
-                        await self.release(permit)
-                    else:
-                        waiter.set_result(permit)
-                    continue
-                await self._blocking.blpop([self._wake], timeout=self._wake_timeout)
-            except aioredis.RedisError:
-                # Redis is restarting: the waiters keep waiting (up to their deadlines).
-                await asyncio.sleep(self._wake_timeout)
+                # While Redis restarts the waiters keep waiting (up to their deadlines).
+                await reconnect.while_unreachable(
+                    self._fetch_one, within=self._lease, delay=self._wake_timeout
+                )
+            except reconnect.UNREACHABLE:
+                continue  # a whole lease without Redis: see who still waits, then go on
+            except aioredis.RedisError as exc:
+                # Not an outage (a wrong type, out of memory): waiting would not end it, and
+                # a send that asked Redis directly would have had it raised too.
+                while (waiter := self._next_waiter()) is not None:
+                    waiter.set_exception(exc)
+                return
+
+    async def _fetch_one(self) -> None:
+        """One permit for the next waiter, or one wait for a release (or lease expiry)."""
+        permit = next(self._ids)
+        if await self._acquire(keys=[self._key], args=[self.cap, self._lease, permit]):
+            self._took(permit)
+            waiter = self._next_waiter()
+            if waiter is None:
+                await self.release(permit)
+            else:
+                waiter.set_result(permit)
+            return
+        await self._blocking.blpop([self._wake], timeout=self._wake_timeout)
 
     async def _renew_one(self, permit: str) -> None:
         # A failed renewal only shortens the lease back to its first term.

@@ -11,13 +11,15 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
 from smsqueue.sms import phone
 from smsqueue.sms.redact import redact
 
+# The levels a setting or an option may name.
+LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Keys whose values never leave the process: message bodies and credentials.
 DROPPED_KEYS = frozenset(
     {"text", "msg", "body", "token", "password", "key", "authorization", "access_token", "content"}

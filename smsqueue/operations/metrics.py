@@ -9,7 +9,6 @@ each worker in memory and added to Redis every few seconds.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Final
 
@@ -23,7 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from smsqueue import constants as c
-from smsqueue.store import keys, redisconn
+from smsqueue.store import keys, permits, redisconn
 from smsqueue.store.histograms import BUCKETS, HISTOGRAMS, le
 
 OUTCOMES: Final = ("sent", "failed", "unknown", "retried")
@@ -34,6 +33,7 @@ class RedisCollector(Collector):
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._held = client.register_script(permits.HELD)
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         r = self.redis
@@ -51,15 +51,16 @@ class RedisCollector(Collector):
             paused.add_metric([provider], float(r.exists(keys.k_circuit(provider))))
         yield sent
         yield paused
-        permits = GaugeMetricFamily(
+        held = GaugeMetricFamily(
             "smsqueue_permits_in_use", "Concurrency permits held now.", labels=["provider"]
         )
-        permits.add_metric([c.WOOXY], float(r.zcount(keys.k_permits(c.WOOXY), time.time(), "+inf")))
-        yield permits
+        # Counted by Redis's clock, which scored the leases, not this host's.
+        held.add_metric([c.WOOXY], float(self._held(keys=[keys.k_permits(c.WOOXY)])))
+        yield held
         depth = GaugeMetricFamily(
             "smsqueue_queue_depth", "Chunk signals waiting in each Celery queue.", labels=["queue"]
         )
-        for queue in (c.QUEUE_PRIORITY, c.bulk_queue(c.WOOXY), c.bulk_queue(c.VOIP)):
+        for queue in c.worker_queues(c.PROVIDERS):
             depth.add_metric([queue], float(r.llen(queue)))
         yield depth
         for name, key, doc in (

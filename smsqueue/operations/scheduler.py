@@ -23,7 +23,7 @@ from celery import Celery
 
 from smsqueue import constants as c
 from smsqueue.settings import Settings
-from smsqueue.store import keys, lua, redisconn
+from smsqueue.store import keys, lua, reconnect, redisconn
 from smsqueue.store.signals import publish_chunk
 
 log = structlog.get_logger("smsqueue.operations.scheduler")
@@ -88,17 +88,14 @@ class Scheduler:
     def run(self, stop: threading.Event | None = None) -> None:
         """Tick until ``stop`` is set; a Redis outage is waited out, not fatal."""
         stop = stop or threading.Event()
-        backoff = 0.5
         log.info("scheduler started", tick=self.settings.tick_seconds)
         while not stop.is_set():
             try:
-                counts = self.tick()
-                backoff = 0.5
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-                log.warning("redis unavailable, retrying", error=type(exc).__name__, wait=backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
+                counts = reconnect.while_unreachable_sync(
+                    self.tick, within=None, delay=0.5, cap=5.0, stop=stop
+                )
+            except reconnect.UNREACHABLE:
+                continue  # stopped while Redis was away: the loop ends
             # A full batch means more is waiting: go again at once.
             if max(counts.values()) < self.batch:
                 stop.wait(self.settings.tick_seconds)

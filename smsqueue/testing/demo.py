@@ -5,22 +5,34 @@ sandbox with 20 ms latency and transient faults, three workers and the
 scheduler, then sends a few thousand messages with some invalid and some
 blacklisted numbers, showing progress until every valid message is sent.
 Ctrl-C stops every process it started.
+
+Each run starts from an empty data folder. It only ever empties a folder that a
+demo made (it leaves a marker file in it): any other folder with something in it
+is refused, so a mistyped ``--data`` never deletes anyone's files.
 """
 
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Final
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from smsqueue import constants as c
+from smsqueue.errors import InputError
+from smsqueue.models import CampaignStatus
+from smsqueue.operations import exits
+from smsqueue.operations.progress import Tracker
 from smsqueue.testing.embedded import Cluster
+
+# In every folder the demo makes: the sign that a later demo may empty it.
+MARKER: Final = ".smsqueue-demo"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +59,44 @@ def recipients(prefix: str, n: int, invalid: int, rng: random.Random) -> list[di
     return rows
 
 
+def claim_data_dir(path: Path) -> Path:
+    """``path``, absolute and empty but for the marker: made if missing, emptied if a demo
+    made it. InputError, with nothing deleted, for a file or for a folder the demo did not
+    make that has anything in it."""
+    path = Path(path).resolve()
+    marker = path / MARKER
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path} is not a folder: the demo needs a folder for its data")
+    if path.is_dir():
+        inside = [entry for entry in path.iterdir() if entry.name != MARKER]
+        if inside and not _made_by_a_demo(path, inside):
+            raise InputError(
+                f"{path} is not empty and was not made by the demo: nothing deleted "
+                "(give --data a new or empty folder)"
+            )
+        for entry in inside:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    marker.write_text("made by `smsqueue demo`: the next demo empties this folder\n")
+    return path
+
+
+def _made_by_a_demo(path: Path, inside: list[Path]) -> bool:
+    marker = path / MARKER
+    if marker.is_file() and not marker.is_symlink():
+        return True
+    # Demos from before the marker left exactly these: a Valkey folder (with the server's
+    # log) and a logs folder. Taken as a demo's too, so an update does not strand them.
+    return (
+        sorted(entry.name for entry in inside) == ["logs", "redis"]
+        and all(entry.is_dir() and not entry.is_symlink() for entry in inside)
+        and (path / "redis" / "server.log").is_file()
+    )
+
+
 def run(
     *,
     data_dir: Path,
@@ -57,8 +107,11 @@ def run(
 ) -> int:
     """Run the demo; returns the exit code (0 when every valid message was sent).
 
-    With ``keep``, everything stays up after the campaigns (Flower included) until Ctrl-C.
+    ``data_dir`` is emptied first if a demo made it; any other folder must be new or empty
+    (``claim_data_dir``). With ``keep``, everything stays up after the campaigns (Flower
+    included) until Ctrl-C.
     """
+    data_dir = claim_data_dir(data_dir)
     plan = plan or DemoPlan()
     console = console or Console()
     rng = random.Random(plan.seed)
@@ -80,11 +133,11 @@ def run(
             "SMSQUEUE_LOG_LEVEL": "WARNING",
         },
     )
-    with console.status("starting Valkey, the provider sandbox, 3 workers and the scheduler"):
-        cluster.start()
-        if flower_port is not None:
-            cluster.start_flower(port=flower_port)
     try:
+        with console.status("starting Valkey, the provider sandbox, 3 workers and the scheduler"):
+            cluster.start()
+            if flower_port is not None:
+                cluster.start_flower(port=flower_port)
         if flower_port is not None:
             console.print(f"Flower (the worker pool, live): http://127.0.0.1:{flower_port}/")
         code = _campaigns(cluster, console, wooxy_rows, voip_rows, len(blacklist))
@@ -95,7 +148,11 @@ def run(
         return code
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping every process the demo started[/]")
-        return 130
+        return exits.INTERRUPTED
+    except Exception as exc:  # one line, as from every smsqueue command; the logs tell more
+        failure = exits.failure(exc)
+        Console(stderr=True).print(failure.line, style="red", markup=False, highlight=False)
+        return failure.code
     finally:
         with console.status("stopping"):
             cluster.stop()
@@ -126,28 +183,26 @@ def _campaigns(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("sent {task.fields[sent]}  failed {task.fields[failed]}"),
-        TextColumn("{task.fields[rate]:>6.0f} msg/s"),
+        TextColumn("{task.fields[rate]:>6.0f} msg/s  ETA {task.fields[eta]}"),
         TimeElapsedColumn(),
         console=console,
     )
     camps = {"wooxy": rc_w.id, "voip": rc_v.id}
+    trackers = {n: Tracker() for n in camps}
     with bars:
         tasks = {
-            n: bars.add_task(n, total=rc.accepted, sent=0, failed=0, rate=0.0)
+            n: bars.add_task(n, total=rc.accepted, sent=0, failed=0, rate=0.0, eta="-:--:--")
             for n, rc in (("wooxy", rc_w), ("voip", rc_v))
         }
         while True:
             states = {n: q.campaign(cid) for n, cid in camps.items()}
-            elapsed = max(time.monotonic() - started, 1e-6)
-            for n, st in states.items():
-                done = (
-                    st.total - st.counts["queued"] - st.counts["sending"] - st.counts["scheduled"]
-                )
+            snaps = {n: trackers[n].update(st, now=time.monotonic()) for n, st in states.items()}
+            for n, snap in snaps.items():
                 bars.update(
-                    tasks[n], completed=done, sent=st.counts["sent"], failed=st.counts["failed"],
-                    rate=st.counts["sent"] / elapsed,
+                    tasks[n], total=snap.total, completed=snap.done, sent=snap.sent,
+                    failed=snap.failed, rate=snap.rate, eta=snap.eta,
                 )  # fmt: skip
-            if all(st.status == "done" for st in states.values()):
+            if all(snap.over for snap in snaps.values()):
                 break
             time.sleep(0.25)
     elapsed = time.monotonic() - started
@@ -155,14 +210,19 @@ def _campaigns(
 
 
 def _report(
-    console: Console, cluster: Cluster, states: dict[str, Any], blacklisted: int, elapsed: float
+    console: Console,
+    cluster: Cluster,
+    states: dict[str, CampaignStatus],
+    blacklisted: int,
+    elapsed: float,
 ) -> int:
     sandbox = cluster.sandbox.state()
     table = Table(title=f"demo finished in {elapsed:.1f}s")
     for col in ("provider", "total", "sent", "failed", "unknown", "msg/s", "peak in flight"):
         table.add_column(col, justify="right")
     for n, st in states.items():
-        took = max((st.finished_at or time.time()) - st.created_at, 1e-3)
+        # finished_at is Redis's clock and created_at the producer's: the same host here.
+        took = max(st.finished_at - st.created_at if st.finished_at else elapsed, 1e-3)
         table.add_row(
             n, str(st.total), str(st.counts["sent"]), str(st.counts["failed"]),
             str(st.counts["unknown"]), f"{st.counts['sent'] / took:.0f}",

@@ -87,10 +87,11 @@ class Cluster:
         sandbox_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         redis_password: str | None = None,
-        worker_loglevel: str = "WARNING",
+        worker_loglevel: str | None = None,
         redis_server: RedisServer | None = None,
     ) -> None:
-        """``redis_server``: a server of the caller's (e.g. TLS) instead of a plain one."""
+        """``redis_server``: a server of the caller's (e.g. TLS) instead of a plain one;
+        ``worker_loglevel``: the workers' ``--loglevel`` (default: SMSQUEUE_LOG_LEVEL)."""
         if workers < 0 or schedulers < 0 or worker_concurrency < 1:
             raise ValueError("workers and schedulers must be >= 0, concurrency >= 1")
         self.data_dir = Path(data_dir)
@@ -146,7 +147,9 @@ class Cluster:
     def start_worker(self, *, concurrency: int | None = None) -> subprocess.Popen[bytes]:
         """One more ``smsqueue worker`` process."""
         n = concurrency or self.worker_concurrency
-        args = ["worker", "--concurrency", str(n), "--loglevel", self.worker_loglevel]
+        args = ["worker", "--concurrency", str(n)]
+        if self.worker_loglevel is not None:
+            args += ["--loglevel", self.worker_loglevel]
         proc = self._spawn("worker", args)
         self.workers.append(proc)
         return proc

@@ -1,0 +1,183 @@
+"""Commands on campaigns from a file: ``campaign`` (with its dry run and --wait) and ``failed``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from smsqueue import settings as settings_mod
+from smsqueue.cli import show
+from smsqueue.cli.app import AtOpt, JsonOpt, SenderOpt, TagOpt, app, emit, fail
+from smsqueue.cli.inputs import parse_at, require_credentials
+from smsqueue.cli.wait import wait_for_campaign
+from smsqueue.errors import InputError
+from smsqueue.operations import exits
+from smsqueue.store import keys
+
+
+@app.command()
+def campaign(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE.csv", help="CSV: a phone column; the others fill the text's {fields}."
+        ),
+    ],
+    text: Annotated[str, typer.Option("--text", help='The text, e.g. "Hi {name}".')],
+    provider: Annotated[str, typer.Option("--provider", help="wooxy or voip.")],
+    at: AtOpt = None,
+    sender: SenderOpt = None,
+    tag: TagOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the file and estimate; enqueue nothing.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until the campaign is done.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Any rejected row refuses the whole campaign.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a text to every row of a CSV file (streamed), personalised from its columns."""
+    from smsqueue.intake import dryrun
+    from smsqueue.intake.csvfile import BadRow, CsvSource
+    from smsqueue.intake.producer import SmsQueue
+    from smsqueue.intake.rows import check_campaign_args
+    from smsqueue.sms.template import Template
+
+    if dry_run and wait:
+        fail("--wait cannot go with --dry-run: a dry run enqueues nothing", exits.USAGE)
+    settings = settings_mod.load()
+    tags = tag or []
+    check_campaign_args(provider, sender, tags)
+    if not text.strip():
+        raise InputError("--text is empty")
+    tpl = Template(text)
+    send_at = None if at is None else parse_at(at, timezone=settings.timezone)
+    source = CsvSource(file)
+    missing = [name for name in tpl.fields if name not in source.columns]
+    if missing:
+        found = ", ".join(source.columns)
+        raise InputError(
+            f"the text uses {{{missing[0]}}} but {file} has no {missing[0]!r} column "
+            f"(columns: {found})"
+        )
+    if dry_run or strict:
+        check = dryrun.dry_run(source, text, provider=provider, settings=settings)
+        if dry_run:
+            data = {"dry_run": True, "file": str(file), "provider": provider,
+                    **check.as_dict(), "send_at": show.iso(send_at)}  # fmt: skip
+            emit(data, as_json, lambda: show.dry_run(check, provider))
+            if strict and check.rejected:
+                fail(f"--strict: {len(check.rejected)} rows would be rejected")
+            return
+        if check.rejected:
+            first = check.rejected[0]
+            raise InputError(
+                f"--strict: {len(check.rejected)} rows rejected, nothing enqueued; first: "
+                f"line {first.line}: {first.reason}"
+            )
+    else:
+        source.scan()  # an encoding or CSV error refuses the file before anything is enqueued
+    require_credentials(settings, provider)
+    q = SmsQueue(settings=settings)
+    rc = q.send_campaign(
+        source.rows(), text=text, provider=provider, sender=sender, tags=tags,
+        strict=strict, send_at=send_at,
+    )  # fmt: skip
+    rejected = [*source.bad]
+    rejected += [BadRow(line=source.line_of(r.row), number=r.number, reason=r.reason)
+                 for r in rc.rejected]  # fmt: skip
+    rejected.sort(key=lambda r: r.line)
+    data = {
+        "id": rc.id,
+        "provider": provider,
+        "accepted": rc.accepted,
+        "rejected": [asdict(r) for r in rejected],
+        "duplicates": rc.duplicates,
+        "send_at": show.iso(send_at),
+    }
+
+    def human() -> None:
+        typer.echo(
+            f"campaign {rc.id}: {rc.accepted} accepted, {len(rejected)} rejected, "
+            f"{show.plural(rc.duplicates, 'duplicate')} ({provider})"
+        )
+        if send_at is not None:
+            typer.echo(f"scheduled for {show.iso(send_at)}")
+        show.rejected_rows(rejected)
+
+    if not wait:
+        emit(data, as_json, human)
+        return
+    if not as_json:
+        human()
+    final = wait_for_campaign(q, rc.id, progress=not as_json)
+    data["final"] = asdict(final)
+    emit(data, as_json, lambda: typer.echo(show.summary(final)))
+    if final.status != keys.CAMPAIGN_DONE:
+        raise typer.Exit(exits.FAILED)
+
+
+@app.command()
+def failed(
+    campaign_id: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="A campaign id.")],
+    retry: Annotated[bool, typer.Option("--retry", help="Send the failed messages again.")] = False,
+    include_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--include-unknown",
+            help="With --retry, also the unknown ones (they may have been delivered already).",
+        ),
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="List at most this many messages.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List a campaign's failed and unknown messages with reasons; --retry sends them again."""
+    from smsqueue.intake.producer import SmsQueue
+
+    if include_unknown and not retry:
+        fail("--include-unknown goes with --retry", exits.USAGE)
+    settings = settings_mod.load()
+    q = SmsQueue(settings=settings)
+    camp = q.campaign(campaign_id)  # NotFound first
+    counts = camp.counts
+    found = q.failed(campaign_id, limit=limit)
+    retried: int | None = None
+    if retry:
+        require_credentials(settings, camp.provider)
+        if include_unknown:
+            typer.echo(
+                "warning: unknown messages may already have been delivered; "
+                "re-queued, they may reach their recipient twice",
+                err=True,
+            )
+        retried = q.retry(campaign_id, unknown=include_unknown)
+    data: dict[str, Any] = {
+        "campaign": campaign_id,
+        "failed": counts["failed"],
+        "unknown": counts["unknown"],
+        "messages": [asdict(m) for m in found],
+        "retried": retried,
+    }
+
+    def human() -> None:
+        head = f"campaign {campaign_id}: {counts['failed']} failed, {counts['unknown']} unknown"
+        typer.echo(head + (f" (first {limit} listed)" if limit and len(found) >= limit else ""))
+        if found:
+            typer.echo(f"{'id':<28} {'status':<8} {'to':<16} {'tries':>5}  reason")
+        for m in found:
+            typer.echo(f"{m.id:<28} {m.status:<8} {m.to:<16} {m.attempts:>5}  {m.error or '-'}")
+        if retried is not None:
+            which = "failed and unknown" if include_unknown else "failed"
+            typer.echo(f"re-queued {retried} {which} messages")
+        elif counts["unknown"] and not include_unknown:
+            typer.echo("unknown ones are re-queued only with --retry --include-unknown")
+
+    emit(data, as_json, human)

@@ -1,0 +1,95 @@
+"""What a campaign from a CSV file would be, without Redis: ``smsqueue campaign --dry-run``.
+
+The rows go through the producer's own steps (``validation.validated`` for each
+row, ``verdicts.judged`` for duplicates), so a dry run accepts, rejects and counts
+duplicates exactly as ``send_campaign`` would; then each accepted message is
+measured and priced.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from smsqueue import constants as c
+from smsqueue.intake import validation
+from smsqueue.intake.csvfile import BadRow, CsvSource
+from smsqueue.intake.verdicts import ACCEPTED, DUPLICATE, judged
+from smsqueue.settings import Settings
+from smsqueue.sms import segments
+from smsqueue.sms.template import Template
+
+
+@dataclass(slots=True, kw_only=True)
+class DryRun:
+    """The rows a campaign would take, leave out and count twice, and what it would cost."""
+
+    price: Decimal
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[BadRow] = field(default_factory=list)
+    encodings: Counter[str] = field(default_factory=Counter)
+    parts: int = 0
+    parts_min: int = 0
+    parts_max: int = 0
+
+    @property
+    def cost(self) -> Decimal:
+        """Estimated cost: every part of every accepted message at the provider's price."""
+        return self.parts * self.price
+
+    @property
+    def encoding(self) -> str:
+        """GSM-7, UCS-2, or mixed when rows differ."""
+        names = sorted(self.encodings)
+        return "mixed" if len(names) > 1 else (names[0] if names else "-")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON-ready data (decimals as strings)."""
+        return {
+            "rows": self.rows, "accepted": self.accepted,
+            "rejected": [asdict(r) for r in self.rejected], "duplicates": self.duplicates,
+            "encoding": self.encoding, "encodings": dict(self.encodings), "parts": self.parts,
+            "parts_per_message": {"min": self.parts_min, "max": self.parts_max},
+            "price_per_part": str(self.price), "cost": str(self.cost),
+        }  # fmt: skip
+
+    def add_message(self, estimate: segments.Estimate) -> None:
+        """Count one accepted message of this size."""
+        self.accepted += 1
+        self.encodings[estimate.encoding] += 1
+        self.parts += estimate.parts
+        self.parts_min = min(self.parts_min or estimate.parts, estimate.parts)
+        self.parts_max = max(self.parts_max, estimate.parts)
+
+
+def price_per_part(settings: Settings, provider: str) -> Decimal:
+    """The provider's price of one SMS part."""
+    return settings.wooxy_price if provider == c.WOOXY else settings.voip_price
+
+
+def dry_run(source: CsvSource, text: str, *, provider: str, settings: Settings) -> DryRun:
+    """Validate, dedupe and price every row of ``source`` as ``send_campaign`` would."""
+    tpl = Template(text)
+    report = DryRun(price=price_per_part(settings, provider))
+    outcomes = validation.validated(
+        source.rows(),
+        source=text,
+        region=settings.default_region,
+        max_parts=settings.max_parts,
+        processes=validation.default_processes(settings.validation_processes),
+    )
+    rejected: list[BadRow] = []
+    for verdict, (position, row, number, reason) in judged(outcomes):
+        if verdict == ACCEPTED and row is not None:
+            report.add_message(segments.estimate(tpl.render(row[1:]), price_per_part=report.price))
+        elif verdict == DUPLICATE:
+            report.duplicates += 1
+        else:
+            rejected.append(BadRow(line=source.line_of(position), number=number, reason=reason))
+    report.rejected = sorted([*source.bad, *rejected], key=lambda r: r.line)
+    report.rows = report.accepted + report.duplicates + len(report.rejected)
+    return report

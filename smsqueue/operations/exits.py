@@ -1,0 +1,52 @@
+"""How a command ends on an error: one line for people and an exit code, never a traceback.
+
+``smsqueue``'s entry point and ``smsqueue demo`` both turn what stopped them into
+a ``Failure`` here, so the same cause reads the same and exits the same anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import redis
+
+from smsqueue.errors import SmsQueueError
+from smsqueue.operations.logs import scrub_text
+
+FAILED: Final = 1
+USAGE: Final = 2  # a missing or unknown option, a bad combination
+INTERRUPTED: Final = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """What to print (after ``error: ``) and the exit code."""
+
+    message: str
+    code: int = FAILED
+
+    @property
+    def line(self) -> str:
+        """The line for stderr."""
+        return f"error: {self.message}"
+
+
+def failure(exc: BaseException) -> Failure:
+    """The one line and exit code for an exception that ended a command."""
+    if isinstance(exc, KeyboardInterrupt):
+        return Failure(message="interrupted", code=INTERRUPTED)
+    if isinstance(exc, SmsQueueError):
+        return Failure(message=str(exc))
+    if isinstance(exc, redis.AuthenticationError):  # a ConnectionError: first
+        return Failure(message="Redis refused the password in SMSQUEUE_REDIS_URL")
+    if isinstance(exc, redis.ConnectionError):
+        return Failure(message="cannot reach Redis at SMSQUEUE_REDIS_URL (is it running?)")
+    detail = f"{type(exc).__name__}: {scrub_text(str(exc))}"
+    if isinstance(exc, redis.RedisError | OSError):
+        return Failure(message=detail)
+    if type(exc).__module__.startswith("kombu"):  # publishing a signal to the broker
+        return Failure(
+            message=f"cannot reach the broker at SMSQUEUE_REDIS_URL: {scrub_text(str(exc))}"
+        )
+    return Failure(message=f"unexpected {detail}")
