@@ -117,7 +117,6 @@ TASK_SEND_CHUNK: Final = "smsqueue.send_chunk"
 TASK_TICK: Final = "smsqueue.tick"  # one scheduler pass, when Celery beat drives it
 # Tasks that belong to no provider (the beat-driven tick): every worker reads it.
 QUEUE_CONTROL: Final = "smsq.control"
-QUEUE_PRIORITY: Final = QUEUE_CONTROL  # TEMPORARY
 
 
 def priority_queue(provider: str) -> str:

@@ -111,7 +111,9 @@ class Settings(BaseSettings):
         c.DEFAULT_TICK_SECONDS, gt=0, description="Scheduler loop period, s."
     )
     retention_seconds: int = Field(
-        c.DEFAULT_RETENTION_SECONDS, ge=60, description="Keep results, s."
+        c.DEFAULT_RETENTION_SECONDS,
+        ge=1,
+        description="Keep results, finished campaigns and idempotency keys, s.",
     )
     visibility_timeout: int = Field(
         c.DEFAULT_VISIBILITY_TIMEOUT, ge=60, description="Celery Redis visibility timeout, s."
@@ -136,6 +138,11 @@ class Settings(BaseSettings):
         None, description="Tests only: marker file so the fault point fires once in all."
     )
     log_level: str = Field(c.DEFAULT_LOG_LEVEL, description="DEBUG, INFO, WARNING or ERROR.")
+    worker_schedules: bool = Field(
+        True,
+        description="Workers also do the scheduler's duties (due retries and schedules, "
+        "sweeping, re-signalling); safe with any number of workers and schedulers.",
+    )
     log_json: bool | None = Field(
         None, description="JSON logs; default: JSON unless on a terminal."
     )

@@ -685,3 +685,28 @@ def test_wait_ends_with_exit_1_when_the_campaign_is_cancelled(
             proc.wait()
     assert proc.returncode == 1, err
     assert f"campaign {cid} cancelled: 0 sent" in out
+
+
+def test_worker_without_any_provider_credentials_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`smsqueue worker` with no provider's credentials set says so in one line, exit non-zero."""
+    for name in ("SMSQUEUE_WOOXY_TOKEN", "SMSQUEUE_VOIP_KEY", "SMSQUEUE_VOIP_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as info:
+        main(["worker"])
+    assert info.value.code != 0
+    assert "no provider's credentials are set" in capsys.readouterr().err
+
+
+def test_worker_refuses_a_provider_it_cannot_send(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`smsqueue worker --providers wooxy` without the Wooxy token is refused before starting."""
+    monkeypatch.delenv("SMSQUEUE_WOOXY_TOKEN", raising=False)
+    monkeypatch.setenv("SMSQUEUE_VOIP_KEY", "k")
+    monkeypatch.setenv("SMSQUEUE_VOIP_PASSWORD", "p")
+    with pytest.raises(SystemExit) as info:
+        main(["worker", "--providers", "wooxy"])
+    assert info.value.code != 0
+    assert "--providers wooxy: its credentials are not set" in capsys.readouterr().err

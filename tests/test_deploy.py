@@ -164,19 +164,19 @@ def _systemd_argv(exec_start: str, instance: str, fake: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("instance", "queues"),
     [
-        ("wooxy", "smsq.priority,smsq.bulk.wooxy"),
-        ("voip", "smsq.priority,smsq.bulk.voip"),
-        ("voip-2", "smsq.priority,smsq.bulk.voip"),
-        ("wooxy-10", "smsq.priority,smsq.bulk.wooxy"),
+        ("wooxy", "wooxy"),
+        ("voip", "voip"),
+        ("voip-2", "voip"),
+        ("wooxy-10", "wooxy"),
     ],
 )
 def test_worker_instance_names_its_queues(tmp_path: Path, instance: str, queues: str) -> None:
-    """smsqueue-worker@voip-2 serves smsq.priority and smsq.bulk.voip."""
+    """smsqueue-worker@voip-2 serves the voip provider (its priority and bulk queues)."""
     exec_start = service("smsqueue-worker@.service")["ExecStart"]
     script = _systemd_argv(exec_start, instance, _fake_smsqueue(tmp_path))
     run = subprocess.run(script, capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == f"smsqueue worker --queues {queues}"
+    assert run.stdout.strip() == f"smsqueue worker --providers {queues}"
 
 
 @pytest.mark.parametrize("instance", ["sms", "1", "woxy-1"])
@@ -273,10 +273,10 @@ def test_compose_has_every_service() -> None:
         "redis", "worker-wooxy", "worker-voip", "scheduler", "flower", "metrics"
     }  # fmt: skip
     assert services["worker-wooxy"]["command"] == [
-        "worker", "--queues", "smsq.priority,smsq.bulk.wooxy"
+        "worker", "--providers", "wooxy"
     ]  # fmt: skip
     assert services["worker-voip"]["command"] == [
-        "worker", "--queues", "smsq.priority,smsq.bulk.voip"
+        "worker", "--providers", "voip"
     ]  # fmt: skip
     for name, svc in services.items():
         if name == "redis":
@@ -395,14 +395,14 @@ def test_a_real_server_runs_redis_conf_with_compose_command_line(tmp_path: Path)
 
 
 def test_dockerfile_runs_as_a_non_root_user() -> None:
-    """python:3.11-slim, `pip install .`, and a last USER that is not root."""
+    """python:3.11-slim, `pip install ".[flower]"`, and a last USER that is not root."""
     lines = [
         line.strip()
         for line in (DEPLOY / "Dockerfile").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
     assert lines[0] == "FROM python:3.11-slim"
-    assert any(line.startswith("RUN pip install .") for line in lines)
+    assert any(line.startswith('RUN pip install ".[flower]"') for line in lines)
     users = [line.split(None, 1)[1] for line in lines if line.startswith("USER ")]
     assert users, "no USER line"
     user = users[-1].split(":")[0]

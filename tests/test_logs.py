@@ -277,6 +277,9 @@ def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Any]:
             "SMSQUEUE_REDIS_URL": redis_url,
             "SMSQUEUE_LOG_LEVEL": env_level,
             "SMSQUEUE_LOG_JSON": "true",
+            # A worker that could send for no provider refuses to start.
+            "SMSQUEUE_VOIP_KEY": "k",
+            "SMSQUEUE_VOIP_PASSWORD": "p",
         }
         argv = [sys.executable, "-m", "smsqueue", "worker", "--concurrency", "1", *args]
         with out.open("wb") as fh:

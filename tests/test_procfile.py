@@ -50,14 +50,14 @@ def test_procfile_has_every_process_of_a_pool() -> None:
     """Wooxy and VoIP workers on their queues, the scheduler, Flower and the metrics endpoint."""
     procs = _procfile()
     assert procs == {
-        "worker-wooxy": "exec smsqueue worker --queues smsq.priority,smsq.bulk.wooxy",
-        "worker-voip": "exec smsqueue worker --queues smsq.priority,smsq.bulk.voip",
+        "worker-wooxy": "exec smsqueue worker --providers wooxy",
+        "worker-voip": "exec smsqueue worker --providers voip",
         "scheduler": "exec smsqueue scheduler",
         "flower": "exec smsqueue flower",
         "metrics": "exec smsqueue metrics --port ${SMSQUEUE_METRICS_PORT:-9808}",
     }
-    assert f"{c.QUEUE_PRIORITY},{c.bulk_queue(c.WOOXY)}" in procs["worker-wooxy"]
-    assert f"{c.QUEUE_PRIORITY},{c.bulk_queue(c.VOIP)}" in procs["worker-voip"]
+    assert procs["worker-wooxy"].endswith(f"--providers {c.WOOXY}")
+    assert procs["worker-voip"].endswith(f"--providers {c.VOIP}")
 
 
 def _process_groups(pgids: set[int]) -> list[str]:

@@ -29,9 +29,17 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Chunks worked on at once.")] = 4,
+    providers: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated providers to serve (default: every provider whose "
+            "credentials are set in this process)."
+        ),
+    ] = None,
     queues: Annotated[
-        str, typer.Option(help="Comma-separated queues, the first served first.")
-    ] = ",".join(c.worker_queues(c.PROVIDERS)),
+        str | None,
+        typer.Option(help="Comma-separated Celery queues, overriding --providers (experts)."),
+    ] = None,
     loglevel: Annotated[
         str | None,
         typer.Option(help="DEBUG, INFO, WARNING or ERROR (default: SMSQUEUE_LOG_LEVEL)."),
@@ -48,6 +56,10 @@ def worker(
     settings = settings_mod.load()  # a bad setting fails here, in one line
     if concurrency < 1:
         fail("--concurrency must be at least 1", exits.USAGE)
+    served = served_providers(settings, None if providers is None else providers.split(","))
+    if queues is None:
+        queues = ",".join(c.worker_queues(served))
+    typer.echo(f"smsqueue worker: serving {', '.join(served)} (queues {queues})", err=True)
     from workers.app import app as celery_app
 
     celery_app.worker_main(
@@ -58,6 +70,33 @@ def worker(
             "--task-events",
         ]
     )  # fmt: skip
+
+
+def served_providers(settings: settings_mod.Settings, wanted: list[str] | None) -> list[str]:
+    """The providers a worker serves: those asked for (each must be able to send), or every
+    registered provider whose credentials are set. A worker never reads another's queues."""
+    from smsqueue.providers import registry
+
+    def can_send(name: str) -> bool:
+        try:
+            registry.get(name).check_credentials(settings)
+        except ConfigError:
+            return False
+        return True
+
+    if wanted is None:
+        served = [name for name in registry.names() if can_send(name)]
+        if not served:
+            raise ConfigError("no provider's credentials are set: this worker could send nothing")
+        return served
+    served = [name.strip() for name in wanted if name.strip()]
+    for name in served:
+        registry.get(name)  # InputError naming the known providers
+        if not can_send(name):
+            raise ConfigError(f"--providers {name}: its credentials are not set here")
+    if not served:
+        fail("--providers names no provider", exits.USAGE)
+    return served
 
 
 @app.command()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Final
 
 import redis
 import structlog
@@ -24,7 +25,11 @@ from celery import Celery
 from smsqueue import constants as c
 from smsqueue.settings import Settings
 from smsqueue.store import keys, lua, reconnect, redisconn
-from smsqueue.store.signals import publish_chunk
+from smsqueue.store.signals import publish_chunk, queue_for
+
+# How long one pass counts as "a scheduler is running" (smsqueue health, the worker's
+# warning): many ticks, so a busy Redis or a slow pass never looks like an outage.
+SEEN_SECONDS: Final = 15
 
 log = structlog.get_logger("smsqueue.operations.scheduler")
 
@@ -70,16 +75,29 @@ class Scheduler:
         for chunk in dict.fromkeys(due + swept + stale):
             cid, _, k = chunk.rpartition(":")
             publish_chunk(self.celery, cid, int(k), queue=self._queue(cid))
+        self.redis.set(keys.K_SCHEDULER_SEEN, "1", ex=SEEN_SECONDS)
         counts = {"due": len(due), "swept": len(swept), "stale": len(stale)}
         if any(counts.values()):
             log.info("scheduler tick", **counts)
         return counts
 
+    def seen_recently(self) -> bool:
+        """Whether a scheduler pass ran within the last ``SEEN_SECONDS`` (any process)."""
+        return bool(self.redis.exists(keys.K_SCHEDULER_SEEN))
+
+    def overdue(self, *, by: float = 30.0) -> bool:
+        """Whether some due work has waited more than ``by`` seconds past its time."""
+        t = self.redis.time()
+        now = float(t[0]) + float(t[1]) / 1e6
+        return bool(self.redis.zrangebyscore(keys.K_DUE, "-inf", now - by, start=0, num=1))
+
     def _queue(self, cid: str) -> str:
         queue = self._queues.get(cid)
         if queue is None:
-            found = self.redis.hget(keys.k_campaign(cid), "queue")
-            queue = str(found) if found else c.QUEUE_PRIORITY
+            provider, lane = self.redis.hmget(keys.k_campaign(cid), ["provider", "lane"])
+            if provider is None:  # gone (retention over): nothing to signal for
+                return c.QUEUE_CONTROL
+            queue = queue_for(str(provider), str(lane or "bulk"))
             if len(self._queues) > 10_000:
                 self._queues.clear()
             self._queues[cid] = queue

@@ -102,6 +102,9 @@ LAYOUT: Final = {
     "campaigns": "campaigns",
     # Hash: chunk id -> lost-signal re-sends so far.
     "resignals": "resignals",
+    # String with a short TTL: set by every scheduler pass (a scheduler, or a worker
+    # doing its duties); missing means nothing moves due work.
+    "scheduler_seen": "scheduler:seen",
     # Zset: permit id -> lease expiry; at most the provider's cap members.
     "permits": "permits:{provider}",
     # List: one token per released permit, for waiters blocked in BLPOP.
@@ -176,4 +179,5 @@ K_OWNERS: Final = _key("owners")
 K_DUE: Final = _key("due")
 K_PENDING: Final = _key("pending")
 K_CAMPAIGNS: Final = _key("campaigns")
+K_SCHEDULER_SEEN: Final = _key("scheduler_seen")
 K_RESIGNALS: Final = _key("resignals")
