@@ -42,7 +42,7 @@ KEY = "vk_live_4d2c8e1f"
 PASSWORD = "p4ss:w0rd/with&odd=chars"
 A, B, C = "+12812345678", "+17134567891", "+12125551234"
 
-# The seed's "Response data" example, verbatim.
+# The documented "Response data" example, verbatim.
 SEED_RESPONSE = {
     "send_log": [
         {
@@ -233,14 +233,14 @@ def test_invalid_number_error_masks_the_number() -> None:
 
 
 def test_seed_response_example_is_one_accepted_outcome() -> None:
-    """The seed's example answer is Accepted with smsid, Decimal cost, status and country."""
+    """The documented example answer is Accepted with smsid, Decimal cost, status and country."""
     outcomes = parse_send_log(reply(SEED_RESPONSE), [A])
     assert outcomes == {A: SEED_ACCEPTED}
     assert isinstance(SEED_ACCEPTED.cost, Decimal)
 
 
 def test_seed_response_through_the_client() -> None:
-    """Sent through the client, the seed's answer settles its one recipient."""
+    """Sent through the client, the documented answer settles its one recipient."""
     wire = Wire(answer(200, json_body=SEED_RESPONSE))
     assert send(wire, VoipBatch(to=[A], text="It is a SMS message")) == {A: SEED_ACCEPTED}
 

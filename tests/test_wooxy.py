@@ -95,7 +95,7 @@ def raised_by(respond: Respond, message: WooxyMessage | None = None) -> Provider
 
 
 def test_request_matches_the_seed_body_example_byte_for_byte() -> None:
-    """POST {url}/sms/send with Access-Token, JSON content type and the seed's field layout."""
+    """POST {url}/sms/send with Access-Token, JSON content type and the documented field layout."""
     wire = Wire(answer(200, json_body=OK))
     result = send(
         wire,
@@ -303,7 +303,7 @@ def test_tags_at_the_limit_are_accepted() -> None:
     assert json.loads(wire.last.content)["tags"] == list(tags)
 
 
-# --- every error text in the seed ---------------------------------------------
+# --- every error text Wooxy documents -----------------------------------------
 
 # (seed template, concrete text Wooxy would send, plausible status, class).
 SEED_ERRORS: list[tuple[str, str, int, type[ProviderError]]] = [
@@ -416,7 +416,7 @@ def _template_regex(template: str) -> str:
 
 
 def test_seed_error_table_is_complete() -> None:
-    """The table holds the seed's 23 distinct texts, each filled in consistently."""
+    """The table holds the documented 23 distinct texts, each filled in consistently."""
     assert len(SEED_ERRORS) == 23
     assert len({template for template, *_ in SEED_ERRORS}) == 23
     for template, text, _status, _cls in SEED_ERRORS:
@@ -431,7 +431,7 @@ def test_seed_error_table_is_complete() -> None:
 def test_every_seed_error_text_maps_to_its_class(
     text: str, status: int, cls: type[ProviderError]
 ) -> None:
-    """Each error of the seed's list, served as Wooxy serves it, raises exactly its class."""
+    """Each error of the documented list, served as Wooxy serves it, raises exactly its class."""
     exc = raised_by(failing(status, text))
     assert type(exc) is cls
     assert exc.provider == "wooxy"
@@ -589,13 +589,13 @@ def test_5xx_with_a_non_json_body_is_provider_unavailable(status: int, body: byt
 
 
 def test_5xx_with_an_unknown_json_error_is_still_transient() -> None:
-    """A gateway's 503 with an error text not in the seed is not a verdict on the message."""
+    """A gateway's 503 with an undocumented error text is not a verdict on the message."""
     exc = raised_by(failing(503, "Service temporarily unavailable"))
     assert type(exc) is ProviderUnavailable
 
 
 def test_unknown_error_text_with_400_is_invalid_request() -> None:
-    """A text not in the seed, with a 400 or a 200, is a permanent InvalidRequest."""
+    """A text not in the documented list, with a 400 or a 200, is a permanent InvalidRequest."""
     assert type(raised_by(failing(400, "Something new went wrong"))) is InvalidRequest
     assert type(raised_by(failing(200, "Something new went wrong"))) is InvalidRequest
 
@@ -655,7 +655,7 @@ def test_200_without_the_documented_shape_is_malformed(body: bytes) -> None:
 
 
 def test_parse_response_accepts_the_seed_response_example() -> None:
-    """The seed's success example is an Accepted with its sms_id."""
+    """The documented success example is an Accepted with its sms_id."""
     body = b'{\n"result": true,\n"sms_id": "5d91513fd132d5f462796870"\n}'
     assert parse_response(Reply(200, body, None)) == Accepted(smsid=SMS_ID)
 

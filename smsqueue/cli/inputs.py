@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from smsqueue import constants as c
 from smsqueue.errors import ConfigError, InputError
+from smsqueue.providers import registry
 from smsqueue.settings import Settings
 
 _RELATIVE = re.compile(r"\+(\d{1,6})([smhd])")
@@ -41,9 +41,6 @@ def parse_at(value: str, *, timezone: str | None, now: datetime | None = None) -
 def require_credentials(settings: Settings, provider: str) -> None:
     """ConfigError unless the provider's credentials are set (the workers send with them)."""
     try:
-        if provider == c.WOOXY:
-            settings.require_wooxy()
-        elif provider == c.VOIP:
-            settings.require_voip()
+        registry.get(provider).check_credentials(settings)
     except ConfigError as exc:
         raise ConfigError(f"{exc}: {provider} messages could not be sent") from None

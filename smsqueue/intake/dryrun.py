@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from smsqueue import constants as c
 from smsqueue.intake import validation
 from smsqueue.intake.csvfile import BadRow, CsvSource
 from smsqueue.intake.verdicts import ACCEPTED, DUPLICATE, judged
+from smsqueue.providers import registry
 from smsqueue.settings import Settings
 from smsqueue.sms import segments
 from smsqueue.sms.template import Template
@@ -68,7 +68,7 @@ class DryRun:
 
 def price_per_part(settings: Settings, provider: str) -> Decimal:
     """The provider's price of one SMS part."""
-    return settings.wooxy_price if provider == c.WOOXY else settings.voip_price
+    return registry.get(provider).terms(settings).price
 
 
 def dry_run(source: CsvSource, text: str, *, provider: str, settings: Settings) -> DryRun:

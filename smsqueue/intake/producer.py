@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import redis
 from celery import Celery
 
-from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.errors import InputError, NotFound
 from smsqueue.intake import validation
@@ -30,6 +29,7 @@ from smsqueue.models import (
     MessageStatus,
     Rejected,
 )
+from smsqueue.providers import registry
 from smsqueue.settings import Settings
 from smsqueue.sms import phone, segments
 from smsqueue.sms.template import Template
@@ -273,8 +273,11 @@ class SmsQueue:
         if when <= self.clock():
             return None, None
         if provider_schedule:
-            if provider != c.VOIP:
-                raise InputError("provider_schedule is only for voip (Wooxy has no delivery date)")
+            if not registry.get(provider).schedules_delivery:
+                raise InputError(
+                    f"provider_schedule is only for providers that keep a delivery date "
+                    f"({provider} has none)"
+                )
             return None, when
         return when, None
 

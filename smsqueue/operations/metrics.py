@@ -22,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from smsqueue import constants as c
+from smsqueue.providers import registry as providers
 from smsqueue.store import keys, permits, redisconn
 from smsqueue.store.histograms import BUCKETS, HISTOGRAMS, le
 
@@ -44,7 +45,7 @@ class RedisCollector(Collector):
             "smsqueue_provider_paused", "1 while an account error pauses the provider.",
             labels=["provider"],
         )  # fmt: skip
-        for provider in c.PROVIDERS:
+        for provider in providers.names():
             stats = r.hgetall(keys.k_stats(provider))
             for outcome in OUTCOMES:
                 sent.add_metric([provider, outcome], float(stats.get(outcome, 0)))
@@ -60,7 +61,7 @@ class RedisCollector(Collector):
         depth = GaugeMetricFamily(
             "smsqueue_queue_depth", "Chunk signals waiting in each Celery queue.", labels=["queue"]
         )
-        for queue in c.worker_queues(c.PROVIDERS):
+        for queue in c.worker_queues(providers.names()):
             depth.add_metric([queue], float(r.llen(queue)))
         yield depth
         for name, key, doc in (
@@ -71,7 +72,7 @@ class RedisCollector(Collector):
             yield GaugeMetricFamily(name, doc, value=float(r.zcard(key)))
         for name, doc in HISTOGRAMS.items():
             hist = HistogramMetricFamily(f"smsqueue_{name}", doc, labels=["provider"])
-            for provider in c.PROVIDERS:
+            for provider in providers.names():
                 raw = r.hgetall(keys.k_histogram(name, provider))
                 if not raw:
                     continue

@@ -1,7 +1,8 @@
 """Wooxy API v3: ``POST {url}/sms/send``, JSON body, ``Access-Token`` header.
 
-``validate`` and ``classify`` hold the provider's own wording (the seed
-document's error list); the sandbox answers with the same functions' texts.
+``validate`` and ``classify`` hold the provider's own wording (its documented
+error list, reproduced in docs/providers.md); the sandbox answers with the same
+functions' texts.
 ``WooxyProvider`` is its plug-in for the engine (smsqueue.providers.plugin).
 """
 
@@ -130,8 +131,9 @@ def build_body(message: WooxyMessage, *, domain: str, region: str | None = None)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-# (pattern, class): the seed's error list; first match wins. Texts that echo a
-# secret (the access token, key) are redacted before they reach an error.
+# (pattern, class): Wooxy's documented error list (docs/providers.md); first match
+# wins. Texts that echo a secret (the access token, key) are redacted before they
+# reach an error.
 _ERRORS: tuple[tuple[re.Pattern[str], type[ProviderError]], ...] = tuple(
     (re.compile(p, re.IGNORECASE | re.DOTALL), cls)
     for p, cls in (
@@ -163,7 +165,7 @@ def classify(
 ) -> ProviderError:
     """The error for Wooxy's ``errors`` list (redacted), chosen by ``_PRECEDENCE``.
 
-    A text not in the seed's list means what the HTTP status means (a 503 or 429
+    A text not in the documented list means what the HTTP status means (a 503 or 429
     from a gateway is not a verdict on the message); with no telling status, or
     a 2xx/400, it is an InvalidRequest.
     """
