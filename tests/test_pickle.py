@@ -13,6 +13,7 @@ from smsqueue import constants as c
 from smsqueue.intake.producer import SmsQueue
 from smsqueue.store.signals import make_app, publish_chunk
 from smsqueue.testing.embedded import wait_for
+from tests.conftest import FAST_ENV
 from tests.helpers_e2e import accepted_by_number, numbers, wait_done
 
 pytestmark = pytest.mark.slow
@@ -39,8 +40,10 @@ def test_a_pickled_send_chunk_is_rejected_logged_and_never_run(
     cluster_factory: Any, tmp_path: Path, record_property: Any
 ) -> None:
     """A pickle-serialized smsqueue.send_chunk for a real chunk: refused, logged, nothing sent."""
-    # No scheduler: nothing else would signal the chunk, so only our messages can.
-    cl = cluster_factory(workers=1, schedulers=0, sandbox_args=("--latency", "0.005"))
+    # No scheduler, and no scheduler duties in the worker: nothing else would signal the
+    # chunk, so only our messages can.
+    env = {**FAST_ENV, "SMSQUEUE_WORKER_SCHEDULES": "false"}
+    cl = cluster_factory(workers=1, schedulers=0, env=env, sandbox_args=("--latency", "0.005"))
     base = cl.queue()
     q = SmsQueue(settings=base.settings, celery_app=NoCelery())  # type: ignore[arg-type]
     nums = numbers("610", 50)

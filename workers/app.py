@@ -45,7 +45,9 @@ _duties_stop = threading.Event()
 @signals.worker_ready.connect
 def _start_duties(**_: object) -> None:
     if settings.worker_schedules:
-        duties = Scheduler(settings=settings, celery=app)
+        # An app of its own: its publishes never share kombu connections (or their
+        # reconnect) with the consumer's, which Celery does not expect another thread to use.
+        duties = Scheduler(settings=settings, celery=make_app(settings, main="smsqueue-duties"))
         threading.Thread(
             target=duties.run, args=(_duties_stop,), name="smsqueue-duties", daemon=True
         ).start()

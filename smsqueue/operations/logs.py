@@ -103,6 +103,9 @@ def configure(*, level: str = "INFO", json: bool | None = None) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        # Tracebacks as text (Celery's own "Unrecoverable error" lines included), then
+        # scrubbed like every other value.
+        structlog.processors.format_exc_info,
         scrub,  # before the timestamp, whose digits would read as a phone number
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

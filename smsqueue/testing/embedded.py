@@ -137,26 +137,36 @@ class Cluster:
         return self
 
     def _spawn(
-        self, name: str, args: list[str], *, drop: tuple[str, ...] = ()
+        self,
+        name: str,
+        args: list[str],
+        *,
+        drop: tuple[str, ...] = (),
+        wrap: tuple[str, ...] = (),
     ) -> subprocess.Popen[bytes]:
         self._seq += 1
         log = (self.logs / f"{name}-{self._seq}.log").open("ab")
         env = {k: v for k, v in self.env.items() if k not in drop}
         return subprocess.Popen(
-            [sys.executable, "-m", "smsqueue", *args],
+            [*wrap, sys.executable, "-m", "smsqueue", *args],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
     def start_worker(
-        self, *, concurrency: int | None = None, drop: tuple[str, ...] = ()
+        self,
+        *,
+        concurrency: int | None = None,
+        drop: tuple[str, ...] = (),
+        wrap: tuple[str, ...] = (),
     ) -> subprocess.Popen[bytes]:
         """One more ``smsqueue worker`` process; ``drop`` leaves those variables out of its
-        environment (e.g. one provider's credentials, for a per-provider worker)."""
+        environment (e.g. one provider's credentials, for a per-provider worker); ``wrap``
+        is a command it runs under (e.g. ``unshare --uts`` to give it a host name)."""
         n = concurrency or self.worker_concurrency
         args = ["worker", "--concurrency", str(n)]
         if self.worker_loglevel is not None:
             args += ["--loglevel", self.worker_loglevel]
-        proc = self._spawn("worker", args, drop=drop)
+        proc = self._spawn("worker", args, drop=drop, wrap=wrap)
         self.workers.append(proc)
         return proc
 
