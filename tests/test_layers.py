@@ -107,3 +107,12 @@ def test_the_check_sees_climbing_imports(source: str, expected: list[str]) -> No
     """The checker flags an import that climbs (lazy ones too) and allows inward ones."""
     got = violations("smsqueue.sms.probe", source)
     assert [v.rsplit("(", 1)[1].rstrip(")") for v in got] == expected
+
+
+def test_readme_layout_names_every_layer_folder() -> None:
+    """README's 'Project layout' lists each folder of smsqueue/ and no folder that is gone."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Project layout", 1)[1].split("```")[1]
+    listed = {line.split()[0].rstrip("/") for line in block.splitlines() if line.startswith("  ")}
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert listed == folders
