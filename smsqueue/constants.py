@@ -39,7 +39,7 @@ DEFAULT_VOIP_PRICE: Final = Decimal("0.0100")
 # --- HTTP -------------------------------------------------------------------
 
 # A read that outlives this is ambiguous (the provider may have accepted), so
-# it is generous; the permit lease must outlive it (see DEFAULT_LEASE_SECONDS).
+# it is generous; the permit heartbeat keeps a permit that long (see DEFAULT_PERMIT_SECONDS).
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 DEFAULT_READ_TIMEOUT: Final = 30.0
 DEFAULT_WRITE_TIMEOUT: Final = 10.0
@@ -85,9 +85,13 @@ DEFAULT_SEND_CONCURRENCY: Final = 16
 # A chunk lease outlives a read timeout with room to spare; a live worker renews
 # it every third of this, a dead one's chunk comes back after it.
 DEFAULT_LEASE_SECONDS: Final = 60.0
-# A Wooxy permit lease: longer than the whole HTTP exchange can take, so a live
-# request never loses its permit; a killed holder's permit returns after it.
-DEFAULT_PERMIT_SECONDS: Final = 60.0
+# A Wooxy permit lease. Short, because a killed holder's permits idle until it ends
+# (the cap runs short by them); a live holder's heartbeat renews its permits every
+# third of it, so a request slower than the lease still keeps its permit.
+DEFAULT_PERMIT_SECONDS: Final = 5.0
+# Shortest permit lease the settings take: its heartbeat, a third of it, must not
+# hammer Redis, and one beat must fit a Redis round trip on a loaded host.
+MIN_PERMIT_SECONDS: Final = 1.0
 # How long one task works on a chunk before handing the rest back to the queue:
 # keeps big campaigns fair to each other and bounds a task's run time.
 DEFAULT_SLICE_SECONDS: Final = 0.5

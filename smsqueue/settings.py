@@ -92,7 +92,10 @@ class Settings(BaseSettings):
     )
     lease_seconds: float = Field(c.DEFAULT_LEASE_SECONDS, gt=0, description="Chunk claim lease, s.")
     permit_seconds: float = Field(
-        c.DEFAULT_PERMIT_SECONDS, gt=0, description="Wooxy permit lease, s."
+        c.DEFAULT_PERMIT_SECONDS,
+        ge=c.MIN_PERMIT_SECONDS,
+        description="Wooxy permit lease, s (at least 1): a live worker renews its permits"
+        " every third of it; a killed worker's permits come back after it.",
     )
     slice_seconds: float = Field(c.DEFAULT_SLICE_SECONDS, gt=0, description="Work per task, s.")
     max_attempts: int = Field(
@@ -211,20 +214,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _invariants(self) -> Settings:
-        # A live request must never lose its permit: the lease outlives the whole exchange.
-        exchange = self.connect_timeout + self.write_timeout + self.read_timeout
-        if self.permit_seconds <= exchange:
-            raise ValueError(
-                f"permit_seconds ({self.permit_seconds}) must exceed connect + write + read "
-                f"timeouts ({exchange})"
-            )
         # Celery must never redeliver a running task: its longest run is one slice, then
-        # waiting out the requests already started (bounded by the permit lease).
-        longest = self.slice_seconds + self.permit_seconds + self.lease_seconds
+        # waiting out the requests already started. The permit heartbeat keeps a request's
+        # permit for as long as the request lasts, so the HTTP timeouts bound that wait,
+        # not the (short) permit lease.
+        exchange = self.connect_timeout + self.write_timeout + self.read_timeout
+        longest = self.slice_seconds + exchange + self.lease_seconds
         if self.visibility_timeout <= longest:
             raise ValueError(
-                f"visibility_timeout ({self.visibility_timeout}) must exceed slice + permit + "
-                f"lease seconds ({longest})"
+                f"visibility_timeout ({self.visibility_timeout}) must exceed slice + connect "
+                f"+ write + read timeouts + lease seconds ({longest})"
             )
         if self.retry_cap < self.retry_base:
             raise ValueError("retry_cap must not be below retry_base")
@@ -289,10 +288,9 @@ def markdown() -> str:
         "",
         "Rules checked at start (a broken one is a `ConfigError` naming it):",
         "",
-        "- `PERMIT_SECONDS` > `CONNECT_TIMEOUT` + `WRITE_TIMEOUT` + `READ_TIMEOUT`:"
-        " a live request never loses its Wooxy permit.",
-        "- `VISIBILITY_TIMEOUT` > `SLICE_SECONDS` + `PERMIT_SECONDS` + `LEASE_SECONDS`:"
-        " Celery never redelivers a task that is still running.",
+        "- `VISIBILITY_TIMEOUT` > `SLICE_SECONDS` + `CONNECT_TIMEOUT` + `WRITE_TIMEOUT` +"
+        " `READ_TIMEOUT` + `LEASE_SECONDS`: Celery never redelivers a task that is still"
+        " running.",
         "- `RETRY_CAP` >= `RETRY_BASE`.",
         "",
     ]

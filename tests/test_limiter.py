@@ -241,6 +241,28 @@ def test_release_of_an_unknown_permit_is_ignored(kit: Kit) -> None:
     run(main())
 
 
+def test_a_permit_is_usable_while_held_and_not_after_release(kit: Kit) -> None:
+    """usable is true for a held permit (hand-offs included) and false once it is given back."""
+
+    async def main() -> None:
+        async with kit() as make:
+            limiter = await make(cap=1)
+            first = await limiter.acquire()
+            assert first is not None and limiter.usable(first)
+            waiter = asyncio.ensure_future(limiter.acquire())
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            await limiter.release(first)
+            second = await waiter
+            assert second is not None and limiter.usable(second)
+            assert not limiter.usable(first)
+            await limiter.release(second)
+            assert not limiter.usable(second)
+            assert not limiter.usable("not-a-permit")
+
+    run(main())
+
+
 def test_cap_below_one_is_refused(kit: Kit) -> None:
     """A cap of zero is a configuration error (ValueError)."""
 
@@ -281,17 +303,20 @@ def test_two_redis_limiters_share_the_cap(redis_url: str) -> None:
 
 
 def test_an_expired_lease_frees_its_permit(redis_url: str) -> None:
-    """A holder that never releases (a killed process) loses its permit when its lease ends."""
+    """A holder whose heartbeat stopped (a killed process) loses its permit when its lease ends."""
 
     async def main() -> None:
         async with _redis_kit(redis_url)() as make:
             dead = await make(cap=1, lease_seconds=0.3)
             alive = await make(cap=1, lease_seconds=30)
-            assert await dead.acquire() is not None  # never released
+            permit = await dead.acquire()  # never released
+            assert permit is not None
+            await dead.aclose()  # its heartbeat stops, as in a killed process
             assert await alive.acquire(deadline=time.monotonic() - 1) is None
             permit = await alive.acquire()  # waits out the dead holder's lease
             assert permit is not None
             assert await alive.in_use() == 1
+            assert not dead.usable(permit)  # lapsed: no new request may start on it
             assert await dead.acquire(deadline=time.monotonic() + 0.05) is None
 
     run(main())

@@ -21,7 +21,7 @@ import structlog
 from smsqueue.delivery.channels import Channel
 from smsqueue.delivery.ledger import Ledger, Record
 from smsqueue.delivery.outcomes import RetryPolicy, decide
-from smsqueue.errors import ConfigError, MalformedResponse, ProviderError
+from smsqueue.errors import ConfigError, ConnectFailed, MalformedResponse, ProviderError
 from smsqueue.providers.base import Accepted, Outcome
 from smsqueue.providers.plugin import Batch, Sender
 from smsqueue.sms import segments
@@ -187,7 +187,14 @@ class ChunkSender:
                     return
                 numbers = tuple(self.rows[i][0] for i in live)
                 t0 = time.perf_counter()
-                outcomes = await self._request(numbers, self._text(live[0]))
+                if ch.permits.usable(permit):
+                    outcomes = await self._request(numbers, self._text(live[0]))
+                else:
+                    # The permit's lease lapsed on the way here (Redis out of reach, or this
+                    # loop stalled, for a whole lease): its slot may be another process's by
+                    # now, so nothing is sent and the messages go again later.
+                    lapsed = ConnectFailed("permit lease lapsed before sending", provider=ch.name)
+                    outcomes = dict.fromkeys(numbers, lapsed)
                 latency = time.perf_counter() - t0
             finally:
                 await ch.permits.release(permit)

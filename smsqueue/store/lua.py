@@ -512,15 +512,27 @@ end
 return 0
 """
 
-# Keep permits that a process still holds (handed from send to send) from
-# expiring. Only existing members are touched: a permit that already expired
-# and was taken by someone else is not revived.
+# The heartbeat: extend the leases of the permits a process still holds. A permit
+# whose lease already ended is swept, as ACQUIRE would, and never revived, even if
+# nobody has taken its place yet: by then its holder has stopped starting requests
+# on it (its own, earlier, deadline passed), so "expired" always means "gone".
 # KEYS: permits zset. ARGV: lease seconds, permit ids...
+# Returns one flag per id: 1 renewed, 0 gone (its holder must not use it any more).
 PERMIT_RENEW: Final = r"""
 local t = redis.call('TIME')
-local expiry = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
-for j = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[j]) end
-return 1
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local expiry = now + tonumber(ARGV[1])
+local kept = {}
+for j = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[j]) then
+    redis.call('ZADD', KEYS[1], expiry, ARGV[j])
+    kept[j - 1] = 1
+  else
+    kept[j - 1] = 0
+  end
+end
+return kept
 """
 
 # Give a permit back and wake one waiter. The wake list is trimmed to the cap,
