@@ -115,6 +115,15 @@ DEFAULT_VISIBILITY_TIMEOUT: Final = 3600
 # Longest text, in SMS parts, a message may have.
 DEFAULT_MAX_PARTS: Final = 10
 
+# Workers announce themselves in Redis this often (smsqueue.store.presence); one unseen
+# for three periods is taken for gone, so a single slow or missed beat does not hide it.
+PRESENCE_SECONDS: Final = 5.0
+PRESENCE_LIVE_SECONDS: Final = 3 * PRESENCE_SECONDS
+# Set by `smsqueue worker` for its own process: the providers it chose to serve, which
+# workers.app announces. Not a setting: operators use --providers; without it (as under
+# `celery -A workers worker`) a worker serves every provider whose credentials are set.
+SERVES_ENV: Final = "SMSQUEUE_SERVES"
+
 # --- Celery -----------------------------------------------------------------
 
 TASK_SEND_CHUNK: Final = "smsqueue.send_chunk"

@@ -77,3 +77,17 @@ class CancelReport:
                 "(SMS log or API) if they must not go"
             )
         return text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerInfo:
+    """A worker process as it last announced itself. ``started_at`` (its first announcement)
+    and ``last_seen`` are Redis's clock, in Unix seconds, so hosts' clocks never matter."""
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    providers: list[str]
+    started_at: float
+    last_seen: float

@@ -26,8 +26,9 @@ import redis
 from smsqueue.cli import main, parse_at
 from smsqueue.errors import InputError
 from smsqueue.intake.producer import SmsQueue
+from smsqueue.models import WorkerInfo
 from smsqueue.settings import Settings
-from smsqueue.store import keys
+from smsqueue.store import keys, presence
 
 ROOT = Path(__file__).resolve().parent.parent
 BOM = b"\xef\xbb\xbf"
@@ -526,41 +527,74 @@ def test_unreachable_redis(
     one_line_error(r, "cannot reach Redis")
 
 
-@pytest.mark.parametrize(
-    ("unset", "args"),
-    [
-        ("SMSQUEUE_WOOXY_TOKEN", ["send", "--to", "+12125550101", "--text", "x"]),
-        ("SMSQUEUE_WOOXY_DOMAIN", ["campaign", "{csv}", "--provider", "wooxy", "--text", "x"]),
-        (
-            "SMSQUEUE_VOIP_KEY",
-            ["send", "--provider", "voip", "--to", "+12125550101", "--text", "x"],
-        ),
-        ("SMSQUEUE_VOIP_PASSWORD", ["campaign", "{csv}", "--provider", "voip", "--text", "x"]),
-    ],
+CREDENTIALS = (
+    "SMSQUEUE_WOOXY_TOKEN",
+    "SMSQUEUE_WOOXY_DOMAIN",
+    "SMSQUEUE_VOIP_KEY",
+    "SMSQUEUE_VOIP_PASSWORD",
 )
-def test_missing_credentials(
-    cli: Callable[..., Result],
-    tmp_path: Path,
-    raw: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-    unset: str,
-    args: list[str],
-) -> None:
-    """Enqueuing for a provider without credentials names the missing variable; nothing stored."""
-    monkeypatch.delenv(unset)
-    path = write(tmp_path, "phone\n+12125550101\n")
-    one_line_error(cli(*[str(path) if a == "{csv}" else a for a in args]), unset)
-    assert raw.dbsize() == 0
 
 
-def test_retry_without_credentials(
-    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def enqueue_only(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An enqueue-only host: SMSQUEUE_REDIS_URL set, no provider's credentials."""
+    for name in CREDENTIALS:
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.usefixtures("enqueue_only")
+@pytest.mark.parametrize("provider", ["wooxy", "voip"])
+def test_send_needs_no_credentials_and_warns_without_a_worker(
+    cli: Callable[..., Result], queue: SmsQueue, provider: str
 ) -> None:
-    """failed --retry checks the campaign's provider credentials first."""
+    """send without credentials enqueues, prints the id, and warns no live worker serves it."""
+    r = cli("send", "--to", "+12125550101", "--text", "x", "--provider", provider)
+    assert r.code == 0, r.err
+    mid = r.out.strip()
+    assert queue.status(mid).status == "queued"
+    assert f"warning: no live worker serves {provider}" in r.err
+
+
+@pytest.mark.usefixtures("enqueue_only")
+def test_campaign_needs_no_credentials_and_warns_without_a_worker(
+    cli: Callable[..., Result], tmp_path: Path, queue: SmsQueue
+) -> None:
+    """campaign without credentials enqueues the file and warns no live worker serves it."""
     path = write(tmp_path, "phone\n+12125550101\n")
-    cid = cli("campaign", path, "--provider", "voip", "--text", "x", "--json").json()["id"]
-    monkeypatch.delenv("SMSQUEUE_VOIP_KEY")
-    one_line_error(cli("failed", cid, "--retry"), "SMSQUEUE_VOIP_KEY")
+    r = cli("campaign", path, "--provider", "voip", "--text", "Hi", "--json")
+    assert r.code == 0, r.err
+    assert queue.campaign(r.json()["id"]).total == 1
+    assert "warning: no live worker serves voip: the message waits until one starts" in r.err
+
+
+def test_no_warning_when_a_live_worker_serves_the_provider(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
+) -> None:
+    """A live worker serving the provider silences the warning; one serving another does not."""
+    worker = WorkerInfo(
+        id="w1", host="box", pid=42, version="0", providers=["voip"], started_at=0.0, last_seen=0.0
+    )
+    presence.announce(raw, worker)
+    path = write(tmp_path, "phone\n+12125550101\n")
+    r = cli("campaign", path, "--provider", "voip", "--text", "Hi")
+    assert r.code == 0 and "warning" not in r.err, r.err
+    r = cli("send", "--to", "+12125550101", "--text", "x", "--provider", "wooxy")
+    assert r.code == 0 and "no live worker serves wooxy" in r.err, r.err
+
+
+def test_workers_lists_the_live_workers(cli: Callable[..., Result], raw: redis.Redis) -> None:
+    """workers prints each live worker's host, pid and providers; --json gives the records."""
+    assert cli("workers").out.strip() == "no live worker"
+    worker = WorkerInfo(
+        id="box:42", host="box", pid=42, version="0", providers=["wooxy", "voip"],
+        started_at=0.0, last_seen=0.0,
+    )  # fmt: skip
+    presence.announce(raw, worker)
+    r = cli("workers")
+    assert r.code == 0, r.err
+    assert "box" in r.out and "42" in r.out and "wooxy,voip" in r.out
+    (listed,) = cli("workers", "--json").json()["workers"]
+    assert (listed["host"], listed["pid"], listed["providers"]) == ("box", 42, ["wooxy", "voip"])
 
 
 @pytest.mark.parametrize(

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 
+import redis
 from celery import signals
 
+from smsqueue import __version__
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.delivery import runtime
+from smsqueue.errors import ConfigError
+from smsqueue.models import WorkerInfo
 from smsqueue.operations import logs
 from smsqueue.operations.scheduler import Scheduler
+from smsqueue.providers import registry
+from smsqueue.store import presence, redisconn
 from smsqueue.store.signals import make_app
 
 settings = settings_mod.get()
@@ -65,6 +73,81 @@ def _watch_duties() -> None:
                     "due work is waiting and no scheduler is running: start `smsqueue "
                     "scheduler`, or set SMSQUEUE_WORKER_SCHEDULES=true"
                 )
+
+
+_presence_stop = threading.Event()
+_presence_threads: list[threading.Thread] = []
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def served_here() -> list[str]:
+    """The providers this worker serves: as `smsqueue worker` chose, else every provider
+    whose credentials are set here (what `smsqueue worker` serves by default)."""
+    chosen = os.environ.get(c.SERVES_ENV)
+    if chosen is not None:
+        return [name for name in chosen.split(",") if name]
+    served = []
+    for name in registry.names():
+        try:
+            registry.get(name).check_credentials(settings)
+        except ConfigError:
+            continue
+        served.append(name)
+    return served
+
+
+def _presence_client() -> redis.Redis:
+    # Short timeouts: a beat stuck on a dead Redis would delay shutdown and the next beat.
+    return redisconn.sync_client(
+        settings.redis_url,
+        master=settings.redis_sentinel_master,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+    )
+
+
+@signals.worker_ready.connect
+def _start_presence(**_: object) -> None:
+    thread = threading.Thread(target=_announce, name="smsqueue-presence", daemon=True)
+    _presence_threads.append(thread)
+    thread.start()
+
+
+def _announce() -> None:
+    """Announce this worker every PRESENCE_SECONDS until shutdown, riding out Redis outages."""
+    client = _presence_client()
+    providers = served_here()
+    info: WorkerInfo | None = None
+    try:
+        while True:
+            try:
+                if info is None:
+                    info = WorkerInfo(
+                        id=WORKER_ID, host=socket.gethostname(), pid=os.getpid(),
+                        version=__version__, providers=providers,
+                        started_at=presence.redis_now(client), last_seen=0.0,
+                    )  # fmt: skip
+                presence.announce(client, info)
+            except redis.RedisError as exc:  # an outage: the next period tries again
+                logs.get().debug("presence not announced", error=str(exc))
+            if _presence_stop.wait(c.PRESENCE_SECONDS):
+                return
+    finally:
+        client.close()
+
+
+@signals.worker_shutdown.connect
+def _forget_presence(**_: object) -> None:
+    _presence_stop.set()
+    # The beat must be over before the record goes, or it could write it back.
+    for thread in _presence_threads:
+        thread.join(timeout=15)
+    client = _presence_client()
+    # On a Redis outage, readers stop listing it after PRESENCE_LIVE_SECONDS anyway.
+    with contextlib.suppress(redis.RedisError):
+        presence.forget(client, WORKER_ID)
+    client.close()
 
 
 @signals.worker_process_shutdown.connect

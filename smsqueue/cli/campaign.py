@@ -11,7 +11,8 @@ import typer
 from smsqueue import settings as settings_mod
 from smsqueue.cli import show
 from smsqueue.cli.app import AtOpt, JsonOpt, SenderOpt, TagOpt, app, emit, fail
-from smsqueue.cli.inputs import parse_at, require_credentials
+from smsqueue.cli.inputs import parse_at
+from smsqueue.cli.pool import warn_if_unserved
 from smsqueue.cli.wait import wait_for_campaign
 from smsqueue.errors import InputError
 from smsqueue.operations import exits
@@ -83,7 +84,6 @@ def campaign(
             )
     else:
         source.scan()  # an encoding or CSV error refuses the file before anything is enqueued
-    require_credentials(settings, provider)
     q = SmsQueue(settings=settings)
     rc = q.send_campaign(
         source.rows(), text=text, provider=provider, sender=sender, tags=tags,
@@ -113,9 +113,11 @@ def campaign(
 
     if not wait:
         emit(data, as_json, human)
+        warn_if_unserved(q, provider)
         return
     if not as_json:
         human()
+    warn_if_unserved(q, provider)
     final = wait_for_campaign(q, rc.id, progress=not as_json)
     data["final"] = asdict(final)
     emit(data, as_json, lambda: typer.echo(show.summary(final)))
@@ -151,7 +153,6 @@ def failed(
     found = q.failed(campaign_id, limit=limit)
     retried: int | None = None
     if retry:
-        require_credentials(settings, camp.provider)
         if include_unknown:
             typer.echo(
                 "warning: unknown messages may already have been delivered; "
@@ -181,3 +182,5 @@ def failed(
             typer.echo("unknown ones are re-queued only with --retry --include-unknown")
 
     emit(data, as_json, human)
+    if retried:
+        warn_if_unserved(q, camp.provider)

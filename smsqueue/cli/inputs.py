@@ -1,13 +1,11 @@
-"""Reading what the operator typed: ``--at`` times, and the credentials a command needs."""
+"""Reading what the operator typed: ``--at`` times."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
 
-from smsqueue.errors import ConfigError, InputError
-from smsqueue.providers import registry
-from smsqueue.settings import Settings
+from smsqueue.errors import InputError
 
 _RELATIVE = re.compile(r"\+(\d{1,6})([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -36,11 +34,3 @@ def parse_at(value: str, *, timezone: str | None, now: datetime | None = None) -
 
         when = when.replace(tzinfo=ZoneInfo(timezone))
     return when
-
-
-def require_credentials(settings: Settings, provider: str) -> None:
-    """ConfigError unless the provider's credentials are set (the workers send with them)."""
-    try:
-        registry.get(provider).check_credentials(settings)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc}: {provider} messages could not be sent") from None

@@ -11,7 +11,8 @@ from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.cli import show
 from smsqueue.cli.app import AtOpt, JsonOpt, SenderOpt, TagOpt, app, emit
-from smsqueue.cli.inputs import parse_at, require_credentials
+from smsqueue.cli.inputs import parse_at
+from smsqueue.cli.pool import warn_if_unserved
 from smsqueue.errors import NotFound
 
 
@@ -33,13 +34,13 @@ def send(
     settings = settings_mod.load()
     check_campaign_args(provider, sender, tag or ())
     send_at = None if at is None else parse_at(at, timezone=settings.timezone)
-    require_credentials(settings, provider)
     q = SmsQueue(settings=settings)
     mid = q.send(
         to, text, provider=provider, sender=sender, tags=tag or (), key=key, send_at=send_at
     )
     data = {"id": mid, "send_at": show.iso(send_at)}
     emit(data, as_json, lambda: typer.echo(mid))
+    warn_if_unserved(q, provider)
 
 
 @app.command()

@@ -60,6 +60,9 @@ def worker(
     if queues is None:
         queues = ",".join(c.worker_queues(served))
     typer.echo(f"smsqueue worker: serving {', '.join(served)} (queues {queues})", err=True)
+    # workers.app announces what this process serves; it reads it from the environment,
+    # as it reads everything else, so `celery -A workers worker` works the same way.
+    os.environ[c.SERVES_ENV] = ",".join(served)
     from workers.app import app as celery_app
 
     celery_app.worker_main(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import redis
 from celery import Celery
 
+from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.errors import InputError, NotFound
 from smsqueue.intake import validation
@@ -28,12 +29,13 @@ from smsqueue.models import (
     CancelReport,
     MessageStatus,
     Rejected,
+    WorkerInfo,
 )
 from smsqueue.providers import registry
 from smsqueue.settings import Settings
 from smsqueue.sms import phone, segments
 from smsqueue.sms.template import Template
-from smsqueue.store import keys, lua, redisconn
+from smsqueue.store import keys, lua, presence, redisconn
 from smsqueue.store.signals import make_app, publish_chunk, queue_for
 
 
@@ -401,6 +403,10 @@ class SmsQueue:
             for k in got[1:]:
                 publish_chunk(self.celery, cid, int(k), queue=queue)
         return self.campaign(cid)
+
+    def workers(self) -> list[WorkerInfo]:
+        """The live workers: those that announced themselves within the last few periods."""
+        return presence.live(self.redis, within=c.PRESENCE_LIVE_SECONDS)
 
     def failed(self, cid: str, *, limit: int | None = None) -> list[MessageStatus]:
         """The campaign's failed and unknown messages, with their reasons."""

@@ -115,6 +115,9 @@ LAYOUT: Final = {
     "histogram": "hist:{name}:{provider}",
     # Hash: lifetime counters per provider (sent, failed, unknown, retried).
     "stats": "stats:{provider}",
+    # Hash: worker id -> JSON WorkerInfo, re-announced every PRESENCE_SECONDS
+    # (smsqueue.store.presence); records long unseen are pruned by whoever reads it.
+    "workers": "workers",
 }
 
 
@@ -181,3 +184,4 @@ K_PENDING: Final = _key("pending")
 K_CAMPAIGNS: Final = _key("campaigns")
 K_SCHEDULER_SEEN: Final = _key("scheduler_seen")
 K_RESIGNALS: Final = _key("resignals")
+K_WORKERS: Final = _key("workers")

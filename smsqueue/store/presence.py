@@ -1,0 +1,61 @@
+"""Worker presence: each worker re-announces itself in one hash; readers see who is live.
+
+Ages are measured with Redis's TIME on both sides (the announcer stamps ``last_seen`` with
+it, readers compare against it), so a host whose clock is off neither hides a live worker
+nor keeps a dead one on the list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import redis
+
+from smsqueue.models import WorkerInfo
+from smsqueue.store import keys
+
+# Records unseen for this many ``within`` periods are deleted by readers: a worker killed
+# without its shutdown hook leaves one behind, and nothing else would ever remove it.
+PRUNE_FACTOR = 10
+
+
+def redis_now(client: redis.Redis) -> float:
+    """Redis's clock, in Unix seconds."""
+    seconds, micros = client.time()
+    return seconds + micros / 1_000_000
+
+
+def announce(client: redis.Redis, info: WorkerInfo) -> WorkerInfo:
+    """Store ``info`` with ``last_seen`` set to Redis's clock now; returns what was stored."""
+    stored = dataclasses.replace(info, last_seen=redis_now(client))
+    client.hset(keys.K_WORKERS, stored.id, json.dumps(dataclasses.asdict(stored)))
+    return stored
+
+
+def forget(client: redis.Redis, worker_id: str) -> None:
+    """Remove a worker's record (at its shutdown)."""
+    client.hdel(keys.K_WORKERS, worker_id)
+
+
+def live(client: redis.Redis, *, within: float) -> list[WorkerInfo]:
+    """The workers seen within ``within`` seconds, by host and pid; prunes long-unseen ones."""
+    now = redis_now(client)
+    found: list[WorkerInfo] = []
+    dead: list[str | bytes] = []
+    for worker_id, text in client.hgetall(keys.K_WORKERS).items():
+        try:
+            info = WorkerInfo(**json.loads(text))
+        except (ValueError, TypeError):  # unreadable (another version's layout): not ours to show
+            dead.append(worker_id)
+            continue
+        age = now - info.last_seen
+        if age > PRUNE_FACTOR * within:
+            dead.append(worker_id)
+        elif age <= within:
+            found.append(info)
+    if dead:
+        # A worker announcing between the read and this delete loses one record; it comes
+        # back at its next beat, so no script is needed to make the pair atomic.
+        client.hdel(keys.K_WORKERS, *dead)
+    return sorted(found, key=lambda w: (w.host, w.pid, w.id))
