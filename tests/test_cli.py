@@ -7,11 +7,13 @@ what an operator sees on a usage error.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,10 +25,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+import smsqueue
 from smsqueue.cli import main, parse_at
 from smsqueue.errors import InputError
 from smsqueue.intake.producer import SmsQueue
 from smsqueue.models import WorkerInfo
+from smsqueue.operations import exits
 from smsqueue.settings import Settings
 from smsqueue.store import keys, presence
 
@@ -166,6 +170,77 @@ def test_campaign_from_csv_enqueues_the_right_rows(
     assert camp.counts["queued"] == 3
 
 
+def test_campaign_from_a_semicolon_file_enqueues_the_same_rows(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
+) -> None:
+    """A spreadsheet's semicolon export is detected and read like the comma file."""
+    data = MIXED_CSV.replace(b"Ann, Jr.", b"Ann; Jr.").replace(b",", b";")
+    r = cli(
+        "campaign", write(tmp_path, data), "--provider", "wooxy", "--text", "Hi {name}", "--json"
+    )
+    assert r.code == 0, r.err
+    out = r.json()
+    assert (out["accepted"], out["duplicates"]) == (3, 1)
+    assert [x["line"] for x in out["rejected"]] == [5, 7]
+    rows = json.loads(raw.get(keys.k_rows(out["id"], 0)) or "[]")
+    assert [row[1] for row in rows] == ["Ann; Jr.", 'Bo "B" Smith', "Zoë"]
+
+
+def test_campaign_delimiter_and_phone_column_options(
+    cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
+) -> None:
+    """--delimiter overrides detection; --phone-column names the column of numbers."""
+    path = write(tmp_path, "name|Mobile\nAnn;A|+12125550101\nBo|+12125550102\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "Hi {name}", "--json",
+            "--delimiter", "|", "--phone-column", "mobile")  # fmt: skip
+    assert r.code == 0, r.err
+    rows = json.loads(raw.get(keys.k_rows(r.json()["id"], 0)) or "[]")
+    assert rows == [["+12125550101", "Ann;A"], ["+12125550102", "Bo"]]
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "x", "--delimiter", "|")
+    one_line_error(r, "has no 'phone' column", "'Mobile'")
+
+
+def test_campaign_reads_stdin_in_process(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, raw: redis.Redis
+) -> None:
+    """`campaign -` reads the CSV from standard input and enqueues its rows."""
+    data = b"phone;name\n+12125550101;Ann\n+12125550102;Bo\n+12125550102;Bo\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    r = cli("campaign", "-", "--provider", "wooxy", "--text", "Hi {name}", "--json")
+    assert r.code == 0, r.err
+    out = r.json()
+    assert (out["accepted"], out["duplicates"]) == (2, 1)
+    rows = json.loads(raw.get(keys.k_rows(out["id"], 0)) or "[]")
+    assert rows == [["+12125550101", "Ann"], ["+12125550102", "Bo"]]
+
+
+def test_campaign_reads_stdin_in_a_real_process(env: dict[str, str]) -> None:
+    """`python -m smsqueue campaign - --dry-run` fed through a pipe; errors name <stdin>."""
+    data = "phone\tname\n+12125550101\tAnn\n+1000\tDee\n"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSQUEUE_")}
+    args = [sys.executable, "-m", "smsqueue", "campaign", "-", "--provider", "wooxy"]
+    proc = subprocess.run(
+        [*args, "--text", "Hi {name}", "--dry-run", "--json"], input=data,
+        env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["file"], out["accepted"]) == ("<stdin>", 1)
+    assert [(x["line"], x["number"]) for x in out["rejected"]] == [(3, "+1000")]
+    proc = subprocess.run(
+        [*args, "--text", "Hi {city}"], input=data,
+        env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: the text uses {city} but <stdin> has no 'city'")
+
+
+def test_version_prints_the_version(cli: Callable[..., Result]) -> None:
+    """--version prints smsqueue.__version__ and exits 0."""
+    r = cli("--version")
+    assert (r.code, r.out.strip()) == (0, smsqueue.__version__)
+
+
 def test_campaign_prints_a_summary_with_the_lines_rejected(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -299,14 +374,14 @@ def test_dry_run_counts_encodings_per_row(cli: Callable[..., Result], tmp_path: 
 def test_dry_run_strict_reports_then_fails(
     cli: Callable[..., Result], tmp_path: Path, raw: redis.Redis
 ) -> None:
-    """--dry-run --strict prints the report and exits non-zero when rows would be rejected."""
+    """--dry-run --strict prints the report, then exits 1 with a JSON error (--json)."""
     r = cli(
         "campaign", write(tmp_path, MIXED_CSV), "--provider", "wooxy", "--text", "Hi {name}",
         "--dry-run", "--strict", "--json",
     )  # fmt: skip
     assert r.code == 1
     assert r.json()["accepted"] == 3
-    one_line_error(r, "--strict", "2 rows")
+    assert json.loads(r.err) == {"error": "--strict: 2 rows would be rejected", "code": 1}
     assert raw.dbsize() == 0
 
 
@@ -687,6 +762,42 @@ def test_real_process_prints_one_line(
     assert proc.stderr.startswith("error: ") and needle in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["status", "nosuchid", "--json"], 1, "no message, smsid or campaign 'nosuchid'"),
+        (["send", "--text", "x", "--json"], 2, "Missing option '--to'"),
+        (["failed", "abc", "--include-unknown", "--json"], 2, "--include-unknown goes with"),
+        (["campaign", "{csv}", "--provider", "wooxy", "--text", "{x}", "--json"], 1, "{x}"),
+    ],
+)
+def test_json_errors_are_one_json_object(
+    cli: Callable[..., Result], tmp_path: Path, args: list[str], code: int, needle: str
+) -> None:
+    """With --json a failure prints {"error": ..., "code": N} on stderr, same exit code."""
+    path = write(tmp_path, "phone\n+12125550101\n")
+    r = cli(*[str(path) if a == "{csv}" else a for a in args])
+    assert r.code == code and r.out == "", r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r.err
+    error = json.loads(lines[0])
+    assert set(error) == {"error", "code"} and error["code"] == code
+    assert needle in error["error"] and not error["error"].startswith("error:")
+
+
+def test_json_errors_in_a_real_process(env: dict[str, str]) -> None:
+    """A real process with Redis down: a JSON error and exit 1; a --json after -- is no option."""
+    down = {**env, "SMSQUEUE_REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}
+    proc = _subprocess(["status", "abc", "--json"], down)
+    assert proc.returncode == 1
+    assert json.loads(proc.stderr) == {
+        "error": "cannot reach Redis at SMSQUEUE_REDIS_URL (is it running?)",
+        "code": 1,
+    }
+    proc = _subprocess(["status", "--", "--json"], down)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: cannot reach Redis")
+
+
 def test_help_works(cli: Callable[..., Result]) -> None:
     """--help lists the commands and exits 0."""
     r = cli("--help")
@@ -719,6 +830,40 @@ def test_wait_ends_with_exit_1_when_the_campaign_is_cancelled(
             proc.wait()
     assert proc.returncode == 1, err
     assert f"campaign {cid} cancelled: 0 sent" in out
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_wait_timeout_gives_up_with_exit_124_and_the_campaign_goes_on(
+    cli: Callable[..., Result], tmp_path: Path, queue: SmsQueue, as_json: bool
+) -> None:
+    """--wait --timeout on a campaign scheduled in an hour: exit 124 after it, still queued."""
+    path = write(tmp_path, "phone\n+12125550101\n+12125550102\n")
+    args = ["campaign", path, "--provider", "wooxy", "--text", "x", "--at", "+1h"]
+    start = time.monotonic()
+    r = cli(*args, "--wait", "--timeout", "0.5", *(["--json"] if as_json else []))
+    assert r.code == exits.TIMEOUT == 124, r
+    assert time.monotonic() - start < 30
+    line = r.err.strip().splitlines()[-1]
+    message = json.loads(line)["error"] if as_json else line
+    assert "still waiting after 0.5 s" in message and "goes on" in message
+    cid = message.split("campaign ")[1].split()[0]
+    camp = queue.campaign(cid)
+    assert camp.status == keys.CAMPAIGN_ACTIVE and camp.total == 2, camp
+    assert camp.counts["sent"] == camp.counts["cancelled"] == 0, camp
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [([], "--timeout goes with --wait"), (["--wait"], "--timeout must be more than 0")],
+)
+def test_wait_timeout_usage(
+    cli: Callable[..., Result], tmp_path: Path, extra: list[str], needle: str
+) -> None:
+    """--timeout without --wait, or not above 0: a usage error, exit 2, nothing enqueued."""
+    path = write(tmp_path, "phone\n+12125550101\n")
+    r = cli("campaign", path, "--provider", "wooxy", "--text", "x", "--timeout", "0", *extra)
+    one_line_error(r, needle)
+    assert r.code == 2
 
 
 def test_worker_without_any_provider_credentials_refuses_to_start(

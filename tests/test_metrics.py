@@ -7,19 +7,23 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
 from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from smsqueue import __version__
 from smsqueue import constants as c
+from smsqueue.models import WorkerInfo
 from smsqueue.operations.metrics import registry
-from smsqueue.store import keys
+from smsqueue.store import keys, presence
 from smsqueue.store.histograms import Histograms
 from smsqueue.testing.embedded import wait_for
-from smsqueue.testing.redis_server import free_port
+from smsqueue.testing.redis_server import RedisServer, free_port
 
 
 def test_histograms_from_two_workers_add_up_in_redis(redis_url: str) -> None:
@@ -102,3 +106,49 @@ def test_smsqueue_metrics_command_serves_http(redis_url: str) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_scrape_with_redis_down_says_redis_up_0_and_nothing_read_from_redis(
+    tmp_path: Path,
+) -> None:
+    """A stopped Redis: the scrape succeeds with redis_up 0, build info and no Redis figures."""
+    server = RedisServer(data_dir=tmp_path, appendonly=False)
+    server.start()
+    server.stop()
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    out = generate_latest(registry(client)).decode()
+    assert "smsqueue_redis_up 0.0" in out
+    assert f'smsqueue_build_info{{version="{__version__}"}} 1.0' in out
+    names = {f.name for f in text_string_to_metric_families(out)}
+    assert names == {"smsqueue_redis_up", "smsqueue_build_info"}
+
+
+def test_scrape_with_redis_up_parses_and_follows_naming_conventions(redis_url: str) -> None:
+    """redis_up 1, build info, live workers per provider and the scheduler flag; names parse."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    presence.announce(
+        r,
+        WorkerInfo(
+            id="w1", host="h", pid=1, version="0", providers=[c.VOIP],
+            started_at=0.0, last_seen=0.0,
+        ),
+    )  # fmt: skip
+    r.set(keys.K_SCHEDULER_SEEN, "1", ex=60)
+    out = generate_latest(registry(r)).decode()
+    assert "smsqueue_redis_up 1.0" in out
+    assert f'smsqueue_build_info{{version="{__version__}"}} 1.0' in out
+    assert "smsqueue_scheduler_up 1.0" in out
+    assert 'smsqueue_workers_live{provider="voip"} 1.0' in out
+    assert 'smsqueue_workers_live{provider="wooxy"} 0.0' in out
+    families = list(text_string_to_metric_families(out))
+    assert len({f.name for f in families}) == len(families)
+    for family in families:
+        assert family.name.startswith("smsqueue_"), family.name
+        for sample in family.samples:
+            if family.type == "counter":
+                assert sample.name.endswith(("_total", "_created")), sample.name
+    types = {f.name: f.type for f in families}
+    assert types["smsqueue_messages"] == "counter"
+    assert types["smsqueue_build_info"] == types["smsqueue_redis_up"] == "gauge"
+    r.delete(keys.K_SCHEDULER_SEEN)
+    assert "smsqueue_scheduler_up 0.0" in generate_latest(registry(r)).decode()

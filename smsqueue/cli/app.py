@@ -31,9 +31,42 @@ SenderOpt = Annotated[str | None, typer.Option(help="Sender name (wooxy) or numb
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from smsqueue import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Send bulk and single SMS through Wooxy and VoIP-communications."""
+
+
+_errors: dict[str, bool] = {"json": False}  # set by ``main`` for the command it runs
+
+
+def errors_as_json(on: bool) -> None:
+    """Print errors as JSON objects (``--json`` was given) or as ``error:`` lines."""
+    _errors["json"] = on
+
+
+def error_line(failure: exits.Failure) -> str:
+    """What stderr gets for ``failure``: its ``error:`` line, or its JSON under ``--json``."""
+    return failure.render(as_json=_errors["json"])
+
+
 def fail(message: str, code: int = exits.FAILED) -> NoReturn:
     """Print one line to stderr and exit."""
-    typer.echo(exits.Failure(message=message, code=code).line, err=True)
+    typer.echo(error_line(exits.Failure(message=message, code=code)), err=True)
     raise typer.Exit(code)
 
 

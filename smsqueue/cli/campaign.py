@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +25,8 @@ def campaign(
     file: Annotated[
         Path,
         typer.Argument(
-            metavar="FILE.csv", help="CSV: a phone column; the others fill the text's {fields}."
+            metavar="FILE.csv",
+            help="CSV: a phone column; the others fill the text's {fields}. - reads stdin.",
         ),
     ],
     text: Annotated[str, typer.Option("--text", help='The text, e.g. "Hi {name}".')],
@@ -38,20 +40,44 @@ def campaign(
     wait: Annotated[
         bool, typer.Option("--wait", help="Show progress until the campaign is done.")
     ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="With --wait: stop waiting after this long (exit 124); the campaign goes on.",
+        ),
+    ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Any rejected row refuses the whole campaign.")
     ] = False,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter", help="Field separator: , ; tab or one character (default: detected)."
+        ),
+    ] = None,
+    phone_column: Annotated[
+        str | None,
+        typer.Option(
+            "--phone-column", metavar="NAME", help="The column of numbers (default: phone)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Send a text to every row of a CSV file (streamed), personalised from its columns."""
     from smsqueue.intake import dryrun
-    from smsqueue.intake.csvfile import BadRow, CsvSource
+    from smsqueue.intake.csvfile import BadRow, open_source
     from smsqueue.intake.producer import SmsQueue
     from smsqueue.intake.rows import check_campaign_args
     from smsqueue.sms.template import Template
 
     if dry_run and wait:
         fail("--wait cannot go with --dry-run: a dry run enqueues nothing", exits.USAGE)
+    if timeout is not None and not wait:
+        fail("--timeout goes with --wait", exits.USAGE)
+    if timeout is not None and not timeout > 0:
+        fail("--timeout must be more than 0 seconds", exits.USAGE)
     settings = settings_mod.load()
     tags = tag or []
     check_campaign_args(provider, sender, tags)
@@ -59,18 +85,20 @@ def campaign(
         raise InputError("--text is empty")
     tpl = Template(text)
     send_at = None if at is None else parse_at(at, timezone=settings.timezone)
-    source = CsvSource(file)
+    source = open_source(
+        file, stdin=sys.stdin.buffer, delimiter=delimiter, phone_column=phone_column
+    )
     missing = [name for name in tpl.fields if name not in source.columns]
     if missing:
         found = ", ".join(source.columns)
         raise InputError(
-            f"the text uses {{{missing[0]}}} but {file} has no {missing[0]!r} column "
+            f"the text uses {{{missing[0]}}} but {source.name} has no {missing[0]!r} column "
             f"(columns: {found})"
         )
     if dry_run or strict:
         check = dryrun.dry_run(source, text, provider=provider, settings=settings)
         if dry_run:
-            data = {"dry_run": True, "file": str(file), "provider": provider,
+            data = {"dry_run": True, "file": source.name, "provider": provider,
                     **check.as_dict(), "send_at": show.iso(send_at)}  # fmt: skip
             emit(data, as_json, lambda: show.dry_run(check, provider))
             if strict and check.rejected:
@@ -118,7 +146,7 @@ def campaign(
     if not as_json:
         human()
     warn_if_unserved(q, provider)
-    final = wait_for_campaign(q, rc.id, progress=not as_json)
+    final = wait_for_campaign(q, rc.id, progress=not as_json, timeout=timeout)
     data["final"] = asdict(final)
     emit(data, as_json, lambda: typer.echo(show.summary(final)))
     if final.status != keys.CAMPAIGN_DONE:

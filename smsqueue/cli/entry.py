@@ -9,7 +9,7 @@ from typing import NoReturn
 import click
 import typer
 
-from smsqueue.cli.app import app
+from smsqueue.cli.app import app, error_line, errors_as_json
 from smsqueue.operations import exits
 
 # Typer 0.2x vendors its own Click: its usage errors are not click.ClickException, and
@@ -25,7 +25,7 @@ _ABORTS: tuple[type[BaseException], ...] = (typer.Abort, click.exceptions.Abort)
 
 
 def _die(failure: exits.Failure) -> NoReturn:
-    typer.echo(failure.line, err=True)
+    typer.echo(error_line(failure), err=True)
     sys.exit(failure.code)
 
 
@@ -40,12 +40,21 @@ def _usage(exc: Exception) -> NoReturn:
     _die(exits.Failure(message=message.splitlines()[0].rstrip(".") + hint, code=code))
 
 
+def _wants_json(argv: list[str]) -> bool:
+    """``--json`` among the options (before a ``--``), read before Click parses anything,
+    so that a usage error is JSON too."""
+    args = argv[: argv.index("--")] if "--" in argv else argv
+    return "--json" in args
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the app, turning every known failure into one line and an exit code.
 
     Under ``standalone_mode=False`` Click returns a ``typer.Exit``'s code instead of
-    exiting with it, and leaves usage errors to us: both are handled here.
+    exiting with it, and leaves usage errors to us: both are handled here. With
+    ``--json`` that line is a JSON object, ``{"error": ..., "code": ...}``.
     """
+    errors_as_json(_wants_json(sys.argv[1:] if argv is None else argv))
     try:
         code = app(args=argv, prog_name="smsqueue", standalone_mode=False)
     except _EXITS as exc:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from smsqueue.cli.app import fail
 from smsqueue.operations import exits
 from smsqueue.operations.progress import Tracker
 
@@ -16,9 +17,13 @@ if TYPE_CHECKING:
 
 
 def wait_for_campaign(
-    q: SmsQueue, cid: str, *, progress: bool, poll: float = 0.5
+    q: SmsQueue, cid: str, *, progress: bool, timeout: float | None = None, poll: float = 0.5
 ) -> CampaignStatus:
-    """Poll a campaign until it is done or cancelled, drawing a Rich progress bar on stderr."""
+    """Poll a campaign until it is done or cancelled, drawing a Rich progress bar on stderr.
+
+    After ``timeout`` seconds, stop waiting with exit code ``exits.TIMEOUT``; the campaign
+    goes on.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -33,6 +38,7 @@ def wait_for_campaign(
         disable=not progress or not console.is_terminal,  # a log gets the summary line only
     )
     tracker = Tracker()
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         with bar:
             task = bar.add_task("", total=None, sent=0, failed=0, rate=0.0, eta="-:--:--")
@@ -45,7 +51,16 @@ def wait_for_campaign(
                 )  # fmt: skip
                 if snap.over:
                     return st
-                time.sleep(poll)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                time.sleep(
+                    poll if deadline is None else max(0, min(poll, deadline - time.monotonic()))
+                )
     except KeyboardInterrupt:
         typer.echo(f"stopped waiting; campaign {cid} goes on (smsqueue status {cid})", err=True)
         raise SystemExit(exits.INTERRUPTED) from None
+    fail(
+        f"--timeout: still waiting after {timeout:g} s; campaign {cid} goes on "
+        f"(smsqueue status {cid})",
+        exits.TIMEOUT,
+    )

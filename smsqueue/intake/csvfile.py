@@ -9,8 +9,15 @@ The rules, which ``docs/cli.md`` repeats for operators:
   same way. ``CsvSource.scan`` reads the file once before anything is enqueued, so the
   error comes before a single row is.
 * **Header.** The first line names the columns. One must be ``phone`` (any case, spaces
-  around names are ignored); the others fill the text's placeholders. No ``phone``
-  column is an error naming the columns found, and so is a name given twice.
+  around names are ignored), or the one named by ``phone_column`` (any case); the others
+  fill the text's placeholders. No such column is an error naming the columns found,
+  and so is a name given twice.
+* **Delimiter.** Read from the header line: whichever of comma, semicolon (spreadsheets
+  in many locales export those) and tab occurs most there outside quotes, comma when
+  none does. ``delimiter`` overrides it.
+* **Standard input.** ``CsvSource.from_stream`` copies a stream (``-`` on the command
+  line) to an anonymous temporary file chunk by chunk, so it is read the same way as a
+  file: streamed, and scanned whole before anything is enqueued.
 * **Rows.** Quoting is RFC 4180 (Python's ``excel`` dialect): a quoted field may hold
   commas, doubled quotes and line breaks. A row with more or fewer fields than the
   header is **rejected with a reason** (its line given) and the rest go on. Blank lines
@@ -27,16 +34,21 @@ from __future__ import annotations
 
 import bisect
 import csv
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from smsqueue.errors import InputError
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-32 LE starts with the UTF-16 LE one
 _UTF32_BE_BOM = b"\x00\x00\xfe\xff"
+DELIMITERS = (",", ";", "\t")  # detected from the header line, in this order on a tie
+_CHUNK = 1 << 20
 
 
 class CsvError(InputError):
@@ -63,21 +75,69 @@ class Scan:
 class CsvSource:
     """A CSV file of recipients; ``rows()`` streams them as ``{column: value}`` dicts."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        delimiter: str | None = None,
+        phone_column: str | None = None,
+        _spool: BinaryIO | None = None,
+    ) -> None:
         self.path = Path(path)
         self.name = str(path)
         self.bad: list[BadRow] = []
         self._index: list[int] = []  # row positions where line - position changes
         self._offset: list[int] = []
+        self._spool = _spool
+        self._wanted = "phone" if phone_column is None else phone_column.strip()
+        if not self._wanted:
+            raise CsvError("the phone column's name is empty")
+        if delimiter is not None and (
+            len(delimiter) != 1 or delimiter in '"\r\n' or delimiter.isalnum()
+        ):
+            raise CsvError(f"delimiter {delimiter!r}: give one character, such as , ; or a tab")
+        if delimiter is None:
+            with self._open() as fh:
+                delimiter = detect_delimiter(_lines(fh, self.name))
+        self.delimiter = delimiter
+        self.phone_column = "phone"
         with self._open() as fh:
-            self.columns = self._header(_records(fh, self.name))
+            self.columns = self._header(self._records(fh))
+
+    @classmethod
+    def from_stream(
+        cls,
+        stream: IO[bytes],
+        *,
+        name: str = "<stdin>",
+        delimiter: str | None = None,
+        phone_column: str | None = None,
+    ) -> CsvSource:
+        """Recipients from a byte stream (standard input), spooled to a temporary file.
+
+        The copy goes chunk by chunk, so the stream is never held in memory; the file has
+        no name on disk and goes away when the source is closed (or the process ends).
+        """
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - the source owns it until close()
+        try:
+            shutil.copyfileobj(stream, spool, _CHUNK)
+            spool.flush()
+            return cls(name, delimiter=delimiter, phone_column=phone_column, _spool=spool)
+        except BaseException:
+            spool.close()
+            raise
+
+    def close(self) -> None:
+        """Drop the temporary copy of a stream (nothing to do for a file)."""
+        if self._spool is not None:
+            self._spool.close()
 
     def scan(self) -> Scan:
         """Read the whole file once: CsvError on an encoding or CSV error, else the counts."""
         rows = 0
         malformed: list[BadRow] = []
         with self._open() as fh:
-            records = _records(fh, self.name)
+            records = self._records(fh)
             self._header(records)
             for line, fields in records:
                 rows += 1
@@ -92,7 +152,7 @@ class CsvSource:
         width = len(self.columns)
         position = 0
         with self._open() as fh:
-            records = _records(fh, self.name)
+            records = self._records(fh)
             self._header(records)
             for line, fields in records:
                 if isinstance(fields, str) or len(fields) != width:
@@ -102,7 +162,10 @@ class CsvSource:
                 if not self._offset or self._offset[-1] != line - position:
                     self._index.append(position)
                     self._offset.append(line - position)
-                yield dict(zip(self.columns, fields, strict=True))
+                row = dict(zip(self.columns, fields, strict=True))
+                if self.phone_column != "phone":
+                    row["phone"] = row[self.phone_column]
+                yield row
 
     def line_of(self, position: int) -> int:
         """The line of the ``position``-th row ``rows()`` yielded (1-based)."""
@@ -111,7 +174,14 @@ class CsvSource:
             raise IndexError(f"no row {position} has been read")
         return position + self._offset[at]
 
+    def _records(self, fh: IO[bytes]) -> Iterator[tuple[int, list[str] | str]]:
+        return _records(fh, self.name, self.delimiter)
+
     def _open(self) -> IO[bytes]:
+        if self._spool is not None:  # a new handle on the same file, from its start
+            fh = os.fdopen(os.dup(self._spool.fileno()), "rb")
+            fh.seek(0)
+            return fh
         try:
             return self.path.open("rb")
         except FileNotFoundError:
@@ -134,28 +204,66 @@ class CsvSource:
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise CsvError(f"{self.name}: column {twice[0]!r} is named more than once")
-        if "phone" not in names:
+        wanted = self._wanted.casefold()
+        chosen = [name for name in names if name.casefold() == wanted]
+        if not chosen:
             found = ", ".join(repr(n) for n in names)
             hint = ""
-            if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
-                hint = " (columns must be separated by commas)"
-            raise CsvError(f"{self.name} has no 'phone' column; columns found: {found}{hint}")
+            if len(names) == 1 and any(sep in names[0] for sep in ",;\t|"):
+                hint = " (columns must be separated by commas, semicolons or tabs)"
+            raise CsvError(
+                f"{self.name} has no {self._wanted!r} column; columns found: {found}{hint}"
+            )
+        self.phone_column = chosen[0]
         return names
 
     def _malformed(self, line: int, fields: list[str] | str) -> BadRow:
         if isinstance(fields, str):
             return BadRow(line=line, number="", reason=fields)
         width = len(self.columns)
-        at = self.columns.index("phone")
+        at = self.columns.index(self.phone_column)
         number = fields[at] if at < len(fields) else ""
         many = "too many" if len(fields) > width else "too few"
         reason = f"{many} fields: {len(fields)}, the header has {width}"
         return BadRow(line=line, number=number, reason=reason)
 
 
-def _records(fh: IO[bytes], name: str) -> Iterator[tuple[int, list[str] | str]]:
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}
+
+
+def open_source(
+    where: Path | str,
+    *,
+    stdin: IO[bytes],
+    delimiter: str | None = None,
+    phone_column: str | None = None,
+) -> CsvSource:
+    """The recipients in file ``where``, or in ``stdin`` when ``where`` is ``-``.
+
+    ``delimiter`` is one character, or ``tab``, ``comma`` or ``semicolon``; None detects it.
+    """
+    if delimiter is not None:
+        delimiter = _DELIMITER_NAMES.get(delimiter.casefold(), delimiter)
+    if str(where) == "-":
+        return CsvSource.from_stream(stdin, delimiter=delimiter, phone_column=phone_column)
+    return CsvSource(where, delimiter=delimiter, phone_column=phone_column)
+
+
+def detect_delimiter(lines: Iterator[str]) -> str:
+    """The delimiter of the first non-blank line: the most frequent of ``DELIMITERS``
+    outside double quotes, comma when none occurs."""
+    header = next((line for line in lines if line.strip()), "")
+    outside = "".join(header.split('"')[::2])  # the parts between pairs of quotes
+    counts = {sep: outside.count(sep) for sep in DELIMITERS}
+    best = max(DELIMITERS, key=lambda sep: counts[sep])  # the first one on a tie
+    return best if counts[best] else ","
+
+
+def _records(
+    fh: IO[bytes], name: str, delimiter: str = ","
+) -> Iterator[tuple[int, list[str] | str]]:
     """(first line, fields) of each non-blank record; (first line, why) for a broken one."""
-    reader = csv.reader(_lines(fh, name), strict=True)
+    reader = csv.reader(_lines(fh, name), delimiter=delimiter, strict=True)
     last = 0
     while True:
         try:

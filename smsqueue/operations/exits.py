@@ -6,6 +6,7 @@ a ``Failure`` here, so the same cause reads the same and exits the same anywhere
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Final
 
@@ -16,6 +17,7 @@ from smsqueue.operations.logs import scrub_text
 
 FAILED: Final = 1
 USAGE: Final = 2  # a missing or unknown option, a bad combination
+TIMEOUT: Final = 124  # gave up waiting (as timeout(1) exits); what was waited for goes on
 INTERRUPTED: Final = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
@@ -30,6 +32,15 @@ class Failure:
     def line(self) -> str:
         """The line for stderr."""
         return f"error: {self.message}"
+
+    @property
+    def json(self) -> str:
+        """The line for stderr under ``--json``: ``{"error": message, "code": code}``."""
+        return json.dumps({"error": self.message, "code": self.code})
+
+    def render(self, *, as_json: bool) -> str:
+        """``json`` or ``line``."""
+        return self.json if as_json else self.line
 
 
 def failure(exc: BaseException) -> Failure:

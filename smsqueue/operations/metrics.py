@@ -5,12 +5,17 @@ job. So every figure lives in Redis and the exporter reads it there:
 outcome counters come from the FINISH script itself, gauges from the sets
 and queues, and histograms (provider latency, permit wait) are summed by
 each worker in memory and added to Redis every few seconds.
+
+A scrape never fails because Redis does: ``smsqueue_redis_up`` says whether Redis
+answered, and while it is 0 no family read from Redis is served (an absent series, not
+a stale or zero one), so alerts fire on ``smsqueue_redis_up == 0`` instead of on a
+scrape error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, TypeAlias
 
 import redis
 from prometheus_client import start_http_server
@@ -18,15 +23,21 @@ from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
+    InfoMetricFamily,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from smsqueue import __version__
 from smsqueue import constants as c
 from smsqueue.providers import registry as providers
-from smsqueue.store import keys, permits, redisconn
+from smsqueue.store import keys, permits, presence, redisconn
 from smsqueue.store.histograms import BUCKETS, HISTOGRAMS, le
 
 OUTCOMES: Final = ("sent", "failed", "unknown", "retried")
+
+Family: TypeAlias = (
+    GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily | InfoMetricFamily
+)
 
 
 class RedisCollector(Collector):
@@ -36,8 +47,38 @@ class RedisCollector(Collector):
         self.redis = client
         self._held = client.register_script(permits.HELD)
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+    def collect(self) -> Iterator[Family]:
+        build = InfoMetricFamily("smsqueue_build", "The exporter's smsqueue version.")
+        build.add_metric([], {"version": __version__})
+        yield build
+        # Read every Redis figure before yielding one: a Redis lost half-way through the
+        # scrape gives redis_up 0 and no Redis figures, never half of them.
+        try:
+            families = list(self._from_redis())
+        except (redis.RedisError, OSError):
+            families = []
+        yield GaugeMetricFamily(
+            "smsqueue_redis_up", "1 when Redis answered this scrape.", value=float(bool(families))
+        )
+        yield from families
+
+    def _from_redis(self) -> Iterator[Family]:
         r = self.redis
+        r.ping()
+        scheduler = GaugeMetricFamily(
+            "smsqueue_scheduler_up",
+            "1 while a scheduler pass (a scheduler, or a worker's duties) ran lately.",
+            value=float(bool(r.exists(keys.K_SCHEDULER_SEEN))),
+        )
+        yield scheduler
+        live = presence.live(r, within=c.PRESENCE_LIVE_SECONDS)
+        workers = GaugeMetricFamily(
+            "smsqueue_workers_live", "Live workers serving each provider.", labels=["provider"]
+        )
+        served = dict.fromkeys([*providers.names(), *(p for w in live for p in w.providers)])
+        for provider in served:
+            workers.add_metric([provider], float(sum(provider in w.providers for w in live)))
+        yield workers
         sent = CounterMetricFamily(
             "smsqueue_messages", "Message outcomes, per provider.", labels=["provider", "outcome"]
         )
@@ -94,6 +135,12 @@ def registry(client: redis.Redis) -> CollectorRegistry:
 def serve(redis_url: str, *, address: str, port: int, master: str = "mymaster") -> None:
     """Serve /metrics until the process is stopped."""
     client = redisconn.sync_client(
-        redis_url, master=master, decode_responses=True, health_check_interval=30
+        redis_url,
+        master=master,
+        decode_responses=True,
+        health_check_interval=30,
+        # A Redis that hangs answers the scrape with redis_up 0, not a scrape timeout.
+        socket_connect_timeout=5,
+        socket_timeout=5,
     )
     start_http_server(port, addr=address, registry=registry(client))
