@@ -57,6 +57,27 @@ class CampaignStatus:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExportRow:
+    """One recipient of a campaign, as ``SmsQueue.export_rows`` yields it.
+
+    ``created_at`` is the campaign's; ``finished_at`` is when the message's outcome
+    was recorded (sent, failed, unknown), None while it has none.
+    """
+
+    id: str
+    number: str
+    status: str
+    provider: str
+    smsid: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    parts: int = 0
+    cost: Decimal | None = None
+    created_at: float
+    finished_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelReport:
     """What a cancel did: ``cancelled`` will not be sent; ``already_gone`` were handed to
     the provider (sent, in flight or unknown); ``with_provider`` were handed to VoIP with

@@ -36,6 +36,7 @@ import pytest
 import redis
 import yaml
 
+from smsqueue import constants as c
 from smsqueue.cli import app as cli_app
 from smsqueue.operations.flower import REFUSED_EXIT
 from smsqueue.settings import Settings
@@ -146,6 +147,41 @@ def test_flower_unit_never_exposes_flower_without_auth() -> None:
     # Off loopback without credentials the command exits REFUSED_EXIT (tests/test_flower.py),
     # which the unit does not restart.
     assert svc["RestartPreventExitStatus"] == str(REFUSED_EXIT)
+
+
+def _seconds(value: str) -> float:
+    """A systemd time span of the forms these units use: 30, 30s, 2min."""
+    m = re.fullmatch(r"(\d+)\s*(s|sec|min)?", value)
+    assert m is not None, value
+    return int(m.group(1)) * (60 if m.group(2) == "min" else 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "beat"),
+    [
+        # The worker beats with its presence record; the scheduler at each try of a pass, at
+        # most 5 s apart while it waits out a Redis outage (Scheduler.run's cap).
+        ("smsqueue-worker@.service", c.PRESENCE_SECONDS),
+        ("smsqueue-scheduler.service", max(c.DEFAULT_TICK_SECONDS, 5.0)),
+    ],
+)
+def test_worker_and_scheduler_units_restart_a_process_that_stops_beating(
+    name: str, beat: float
+) -> None:
+    """Type=notify with a watchdog several beats long, from the main PID, restarted on failure."""
+    svc = service(name)
+    assert svc["Type"] == "notify"
+    assert svc.get("NotifyAccess", "main") == "main"
+    watchdog = _seconds(svc["WatchdogSec"])
+    assert watchdog >= 4 * beat, f"{name}: WatchdogSec={watchdog} for a beat every {beat} s"
+    assert svc["Restart"] in {"on-failure", "on-watchdog", "always"}
+    if name.startswith("smsqueue-worker@"):
+        # The beat counts for `smsqueue health` for PRESENCE_LIVE_SECONDS: systemd waits longer.
+        assert watchdog > c.PRESENCE_LIVE_SECONDS
+        # The shell execs the worker, so the notifying process is the unit's main PID.
+        assert "exec /usr/bin/smsqueue worker" in svc["ExecStart"]
+    else:
+        assert svc["ExecStart"] == "/usr/bin/smsqueue scheduler"
 
 
 def _fake_smsqueue(bindir: Path) -> Path:
@@ -414,6 +450,60 @@ def test_dockerfile_runs_as_a_non_root_user() -> None:
         if line and not line.startswith("#")
     ]
     assert ignore[0] == "*" and "!smsqueue/" in ignore and "!workers/" in ignore
+
+
+def _dockerfile_instructions() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments left out."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    return [ln.strip() for ln in "\n".join(lines).replace("\\\n", " ").splitlines() if ln.strip()]
+
+
+POOL_HEALTH = ["CMD", "smsqueue", "health"]
+
+
+def test_dockerfile_healthcheck_runs_smsqueue_health() -> None:
+    """One HEALTHCHECK, before ENTRYPOINT, runs `smsqueue health` (pool-level, said so)."""
+    assert "health" in CLI_COMMANDS
+    instructions = _dockerfile_instructions()
+    checks = [i for i in instructions if i.startswith("HEALTHCHECK ")]
+    assert len(checks) == 1, checks
+    m = re.fullmatch(r"HEALTHCHECK((?:\s+--[\w-]+=\S+)*)\s+CMD\s+(\[.*\])", checks[0])
+    assert m is not None, checks[0]
+    options = dict(o.lstrip("-").split("=", 1) for o in m.group(1).split())
+    assert yaml.safe_load(m.group(2)) == POOL_HEALTH[1:]  # exec form: no shell, no ENTRYPOINT
+    assert set(options) == {"interval", "timeout", "start-period", "retries"}
+    assert _seconds(options["timeout"]) < _seconds(options["interval"])
+    assert int(options["retries"]) >= 2 and _seconds(options["start-period"]) >= 30
+    assert instructions.index(checks[0]) < instructions.index('ENTRYPOINT ["smsqueue"]')
+    # Every container of the image runs it: the file says it checks the pool, not the process.
+    assert "POOL-LEVEL" in (DEPLOY / "Dockerfile").read_text()
+
+
+def test_compose_healthchecks_match_the_image() -> None:
+    """Workers and scheduler run `smsqueue health` as the image does; Flower, metrics their port."""
+    services = compose()["services"]
+    m = re.search(
+        r"(?m)^HEALTHCHECK((?:\s+--[\w-]+=\S+)*)\s+CMD",
+        "\n".join(_dockerfile_instructions()),
+    )
+    assert m is not None
+    image = dict(o.lstrip("-").split("=", 1) for o in m.group(1).split())
+    for name in ("worker-wooxy", "worker-voip", "scheduler"):
+        check = services[name]["healthcheck"]
+        assert check["test"] == POOL_HEALTH, name
+        assert {k.replace("_", "-"): str(v) for k, v in check.items() if k != "test"} == image
+    # Flower and metrics check their own process (the port their command serves), never the
+    # pool: they need not turn unhealthy when a provider is paused.
+    for name, port in (("flower", "5555"), ("metrics", "9808")):
+        svc = services[name]
+        check = svc["healthcheck"]
+        test = check["test"]
+        assert test[0] == "CMD" and "health" not in test, name
+        assert port in svc["command"] and port in test[-1], name
+        assert _seconds(check["timeout"]) < _seconds(check["interval"])
+    for name, svc in services.items():
+        assert "healthcheck" in svc and not svc["healthcheck"].get("disable"), name
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))

@@ -152,3 +152,82 @@ def test_scrape_with_redis_up_parses_and_follows_naming_conventions(redis_url: s
     assert types["smsqueue_build_info"] == types["smsqueue_redis_up"] == "gauge"
     r.delete(keys.K_SCHEDULER_SEEN)
     assert "smsqueue_scheduler_up 0.0" in generate_latest(registry(r)).decode()
+
+
+def _scrape(r: redis.Redis) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One scrape as {(sample name, sorted labels): value}."""
+    out = generate_latest(registry(r)).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(out)
+        for s in f.samples
+    }
+
+
+def _waiting(
+    scrape: dict[tuple[str, tuple[tuple[str, str], ...]], float], provider: str
+) -> dict[str, float]:
+    """The messages_waiting samples of one provider, by state."""
+    return {
+        dict(labels)["state"]: value
+        for (name, labels), value in scrape.items()
+        if name == "smsqueue_messages_waiting" and dict(labels)["provider"] == provider
+    }
+
+
+def test_messages_waiting_sums_the_counts_of_campaigns_with_open_work(redis_url: str) -> None:
+    """Queued, retry-waiting, scheduled and in-flight messages per provider, from the sets."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    for cid, provider, counts in (
+        ("c1", c.WOOXY, {"queued": 5, "sending": 2, "sent": 3}),
+        ("c2", c.VOIP, {"scheduled": 500}),
+        ("c3", c.WOOXY, {"sending": 4, "failed": 1}),
+        ("done", c.WOOXY, {"sent": 9}),  # no open work: in no set, never read
+    ):
+        r.hset(keys.k_campaign(cid), "provider", provider)
+        r.hset(keys.k_counts(cid), mapping=counts)
+    r.zadd(keys.K_PENDING, {"c1:0": 1})
+    r.zadd(keys.K_DUE, {"c1:1:4": 1, "c1:1:7": 2, "c2:0": 9e12})  # two retries, one chunk
+    r.zadd(keys.K_LEASES, {"c3:0": 9e12, "c1:0": 9e12})
+    scrape = _scrape(r)
+    assert _waiting(scrape, c.WOOXY) == {
+        "queued": 3.0, "retry_waiting": 2.0, "scheduled": 0.0, "in_flight": 6.0,
+    }  # fmt: skip
+    assert _waiting(scrape, c.VOIP) == {
+        "queued": 0.0, "retry_waiting": 0.0, "scheduled": 500.0, "in_flight": 0.0,
+    }  # fmt: skip
+    assert scrape["smsqueue_messages_waiting_complete", ()] == 1.0
+
+
+def test_messages_waiting_reads_a_bounded_number_of_members_and_says_so(redis_url: str) -> None:
+    """Past 10,000 set members the scrape stops reading and reports itself incomplete."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r.hset(keys.k_campaign("big"), "provider", c.VOIP)
+    r.hset(keys.k_counts("big"), mapping={"queued": 10_001})
+    r.zadd(keys.K_DUE, {f"big:0:{i}": i for i in range(10_001)})
+    scrape = _scrape(r)
+    assert scrape["smsqueue_messages_waiting_complete", ()] == 0.0
+    assert _waiting(scrape, c.VOIP)["retry_waiting"] == 10_000.0
+    assert _waiting(scrape, c.VOIP)["queued"] == 1.0  # the uncounted retry shows as queued
+
+
+def test_due_oldest_age_is_by_redis_time_and_zero_when_nothing_is_overdue(redis_url: str) -> None:
+    """The earliest due entry's lateness by Redis TIME; 0 with none, or none overdue yet."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert _scrape(r)["smsqueue_due_oldest_age_seconds", ()] == 0.0
+    seconds, _ = r.time()
+    r.zadd(keys.K_DUE, {"c1:0": seconds + 600})
+    assert _scrape(r)["smsqueue_due_oldest_age_seconds", ()] == 0.0
+    r.zadd(keys.K_DUE, {"c1:1:0": seconds - 100, "c1:1:1": seconds - 50})
+    assert 100 <= _scrape(r)["smsqueue_due_oldest_age_seconds", ()] < 110
+
+
+def test_retries_are_their_own_counter_beside_the_outcomes(redis_url: str) -> None:
+    """The stats hash's 'retried' is smsqueue_retries_total, not an outcome of messages_total."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r.hset(keys.k_stats(c.VOIP), mapping={"sent": 4, "retried": 6})
+    scrape = _scrape(r)
+    assert scrape["smsqueue_retries_total", (("provider", c.VOIP),)] == 6.0
+    assert scrape["smsqueue_messages_total", (("outcome", "sent"), ("provider", c.VOIP))] == 4.0
+    outcomes = {dict(k[1]).get("outcome") for k in scrape if k[0] == "smsqueue_messages_total"}
+    assert outcomes == {"sent", "failed", "unknown"}

@@ -16,7 +16,7 @@ from smsqueue import settings as settings_mod
 from smsqueue.delivery import runtime
 from smsqueue.errors import ConfigError
 from smsqueue.models import WorkerInfo
-from smsqueue.operations import logs
+from smsqueue.operations import logs, sdnotify
 from smsqueue.operations.scheduler import Scheduler
 from smsqueue.providers import registry
 from smsqueue.store import presence, redisconn
@@ -57,7 +57,11 @@ def _start_duties(**_: object) -> None:
         # reconnect) with the consumer's, which Celery does not expect another thread to use.
         duties = Scheduler(settings=settings, celery=make_app(settings, main="smsqueue-duties"))
         threading.Thread(
-            target=duties.run, args=(_duties_stop,), name="smsqueue-duties", daemon=True
+            target=duties.run,
+            args=(_duties_stop,),
+            kwargs={"notify": False},  # the presence beat below is this process's watchdog
+            name="smsqueue-duties",
+            daemon=True,
         ).start()
     else:
         threading.Thread(target=_watch_duties, name="smsqueue-watch", daemon=True).start()
@@ -112,10 +116,17 @@ def _start_presence(**_: object) -> None:
     thread = threading.Thread(target=_announce, name="smsqueue-presence", daemon=True)
     _presence_threads.append(thread)
     thread.start()
+    # Under systemd (Type=notify): the worker consumes from now on. A no-op elsewhere.
+    sdnotify.notify(sdnotify.READY)
 
 
 def _announce() -> None:
-    """Announce this worker every PRESENCE_SECONDS until shutdown, riding out Redis outages."""
+    """Announce this worker every PRESENCE_SECONDS until shutdown, riding out Redis outages.
+
+    Each beat is also systemd's WATCHDOG=1 (WatchdogSec= in smsqueue-worker@.service): if
+    this thread dies or hangs, systemd restarts the worker, as `smsqueue health` would
+    stop counting it. A Redis outage does not stop the beats.
+    """
     client = _presence_client()
     providers = served_here()
     info: WorkerInfo | None = None
@@ -131,6 +142,7 @@ def _announce() -> None:
                 presence.announce(client, info)
             except redis.RedisError as exc:  # an outage: the next period tries again
                 logs.get().debug("presence not announced", error=str(exc))
+            sdnotify.notify(sdnotify.WATCHDOG)
             if _presence_stop.wait(c.PRESENCE_SECONDS):
                 return
     finally:
@@ -139,6 +151,7 @@ def _announce() -> None:
 
 @signals.worker_shutdown.connect
 def _forget_presence(**_: object) -> None:
+    sdnotify.notify(sdnotify.STOPPING)  # the beats end here: systemd stops watching
     _presence_stop.set()
     # The beat must be over before the record goes, or it could write it back.
     for thread in _presence_threads:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
@@ -12,7 +14,7 @@ from smsqueue.operations.progress import local_iso
 if TYPE_CHECKING:
     from smsqueue.intake.csvfile import BadRow
     from smsqueue.intake.dryrun import DryRun
-    from smsqueue.models import CampaignStatus
+    from smsqueue.models import CampaignStatus, ExportRow
 
 
 def iso(when: datetime | float | None) -> str | None:
@@ -83,3 +85,39 @@ def dry_run(report: DryRun, provider: str) -> None:
     typer.echo(f"encoding    {encoding}")
     typer.echo(f"parts       {report.parts} ({per} per message)")
     typer.echo(f"cost        {report.cost} ({report.price} per part)")
+
+
+def campaign_table(found: list[CampaignStatus]) -> None:
+    """One line per campaign: when created, id, status, provider, total and counts."""
+    if not found:
+        typer.echo("no campaigns")
+        return
+    typer.echo(f"{'created':<25} {'id':<22} {'status':<9} {'provider':<8} {'total':>8}  counts")
+    for st in found:
+        typer.echo(
+            f"{iso(st.created_at) or '-':<25} {st.id:<22} {st.status:<9} {st.provider:<8} "
+            f"{st.total:>8}  {counts(st)}"
+        )
+
+
+EXPORT_COLUMNS = (
+    "number", "ref", "status", "provider", "smsid", "error", "attempts", "parts", "cost",
+    "created_at", "finished_at",
+)  # fmt: skip
+
+
+def export_csv(rows: Iterable[ExportRow], out: IO[str]) -> int:
+    """Write a header line and one CSV line per row as it comes; returns how many rows."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    n = 0
+    for r in rows:
+        writer.writerow(
+            [
+                r.number, "", r.status, r.provider, r.smsid or "", r.error or "", r.attempts,
+                r.parts, "" if r.cost is None else r.cost, iso(r.created_at),
+                "" if r.finished_at is None else iso(r.finished_at),
+            ]
+        )  # fmt: skip
+        n += 1
+    return n

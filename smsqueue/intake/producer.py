@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import NoReturn
@@ -27,6 +27,7 @@ from smsqueue.models import (
     CampaignReceipt,
     CampaignStatus,
     CancelReport,
+    ExportRow,
     MessageStatus,
     Rejected,
     WorkerInfo,
@@ -339,26 +340,71 @@ class SmsQueue:
 
     def campaign(self, cid: str) -> CampaignStatus:
         """A campaign's status and counts; NotFound if there is none."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(keys.k_campaign(cid))
-        pipe.hgetall(keys.k_counts(cid))
-        meta, raw_counts = pipe.execute()
-        if not meta:
+        found = self._statuses([cid])
+        if not found:
             raise NotFound(f"no campaign {cid!r}")
-        counts = {name: int(raw_counts.get(name, 0)) for name in keys.STATUSES}
-        circuit = self.redis.hget(keys.k_circuit(meta["provider"]), "reason")
-        paused = None if circuit is None else str(circuit)
-        return CampaignStatus(
-            id=cid,
-            status=meta.get("status", ""),
-            provider=meta["provider"],
-            total=int(meta.get("total", 0)),
-            counts=counts,
-            created_at=float(meta.get("created_at") or 0),
-            send_at=float(meta["send_at"]) if meta.get("send_at") else None,
-            finished_at=float(meta["finished_at"]) if meta.get("finished_at") else None,
-            provider_paused=paused,
+        return found[0]
+
+    def campaigns(self, *, limit: int = 20) -> list[CampaignStatus]:
+        """The ``limit`` most recent campaigns, newest first; single sends are left out.
+
+        The index is ordered by when records expire (open campaigns first), not by
+        creation: its last ``_CAMPAIGNS_WINDOW`` entries are read and sorted by the
+        campaigns' creation time, so a campaign long finished may be missing.
+        """
+        if limit < 1:
+            raise InputError("limit must be at least 1")
+        window = max(_CAMPAIGNS_WINDOW, limit)
+        cids = [str(m) for m in self.redis.zrevrange(keys.K_CAMPAIGNS, 0, window - 1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in cids:
+            pipe.hmget(keys.k_campaign(cid), ["created_at", "lane"])
+        picked = sorted(
+            (
+                (float(created or 0), cid)
+                for cid, (created, lane) in zip(cids, pipe.execute(), strict=True)
+                if lane is not None and lane != _SINGLE_LANE
+            ),
+            reverse=True,
         )
+        return self._statuses([cid for _, cid in picked[:limit]])
+
+    def _statuses(self, cids: Sequence[str]) -> list[CampaignStatus]:
+        """The status of each of ``cids`` that exists, in order, in two round trips."""
+        if not cids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in cids:
+            pipe.hgetall(keys.k_campaign(cid))
+            pipe.hgetall(keys.k_counts(cid))
+        got = pipe.execute()
+        found = [
+            (cid, meta, raw_counts)
+            for cid, meta, raw_counts in zip(cids, got[::2], got[1::2], strict=True)
+            if meta
+        ]
+        providers = sorted({meta["provider"] for _, meta, _ in found})
+        pipe = self.redis.pipeline(transaction=False)
+        for name in providers:
+            pipe.hget(keys.k_circuit(name), "reason")
+        circuits = dict(zip(providers, pipe.execute(), strict=True)) if providers else {}
+        out: list[CampaignStatus] = []
+        for cid, meta, raw_counts in found:
+            circuit = circuits.get(meta["provider"])
+            out.append(
+                CampaignStatus(
+                    id=cid,
+                    status=meta.get("status", ""),
+                    provider=meta["provider"],
+                    total=int(meta.get("total", 0)),
+                    counts={name: int(raw_counts.get(name, 0)) for name in keys.STATUSES},
+                    created_at=float(meta.get("created_at") or 0),
+                    send_at=float(meta["send_at"]) if meta.get("send_at") else None,
+                    finished_at=float(meta["finished_at"]) if meta.get("finished_at") else None,
+                    provider_paused=None if circuit is None else str(circuit),
+                )
+            )
+        return out
 
     # --- steer ---------------------------------------------------------------
 
@@ -416,31 +462,74 @@ class SmsQueue:
         if provider is None:
             raise NotFound(f"no campaign {cid!r}")
         tpl = Template(str(template or ""))
-        n_chunks = int(chunks or 0)
         out: list[MessageStatus] = []
         # Round trips grow with the chunks read, never with the messages found.
-        for k0 in range(0, n_chunks, _CHUNKS_PER_READ):
-            ks = range(k0, min(k0 + _CHUNKS_PER_READ, n_chunks))
-            pipe = self.redis.pipeline(transaction=False)
-            for k in ks:
-                pipe.get(keys.k_state(cid, k))
+        for group in self._chunk_states(cid, int(chunks or 0), _CHUNKS_PER_READ):
             found = [
                 (k, i, b)
-                for k, states in zip(ks, pipe.execute(), strict=True)
-                for i, b in enumerate(states or "")
+                for k, states in group
+                for i, b in enumerate(states)
                 if b in (keys.ST_FAILED, keys.ST_UNKNOWN)
             ]
             if limit is not None:
                 found = found[: max(limit - len(out), 0)]
-            out += self._messages(cid, str(provider), tpl, found)
+            out += [m for m, _ in self._messages(cid, str(provider), tpl, found)]
             if limit is not None and len(out) >= limit:
                 break
         return out
 
+    def export_rows(self, cid: str) -> Iterator[ExportRow]:
+        """Every recipient of a campaign, in row order, read one chunk at a time.
+
+        A generator: at most one chunk's records are held at once, whatever the
+        campaign's size. NotFound (at the call) if there is no such campaign.
+        """
+        provider, template, chunks, created = self.redis.hmget(
+            keys.k_campaign(cid), ["provider", "template", "chunks", "created_at"]
+        )
+        if provider is None:
+            raise NotFound(f"no campaign {cid!r}")
+        return self._export(
+            cid, str(provider), Template(str(template or "")), int(chunks or 0),
+            float(created or 0),
+        )  # fmt: skip
+
+    def _export(
+        self, cid: str, provider: str, tpl: Template, n_chunks: int, created_at: float
+    ) -> Iterator[ExportRow]:
+        for group in self._chunk_states(cid, n_chunks, _EXPORT_CHUNKS_PER_READ):
+            found = [(k, i, b) for k, states in group for i, b in enumerate(states)]
+            for m, finished_at in self._messages(cid, provider, tpl, found):
+                yield ExportRow(
+                    id=m.id,
+                    number=m.to,
+                    status=m.status,
+                    provider=m.provider,
+                    smsid=m.smsid,
+                    error=m.error,
+                    attempts=m.attempts,
+                    parts=m.segments,
+                    cost=m.cost,
+                    created_at=created_at,
+                    finished_at=finished_at,
+                )
+
+    def _chunk_states(
+        self, cid: str, n_chunks: int, per_read: int
+    ) -> Iterator[list[tuple[int, str]]]:
+        """(chunk, state string) of each chunk, ``per_read`` chunks per round trip."""
+        for k0 in range(0, n_chunks, per_read):
+            ks = range(k0, min(k0 + per_read, n_chunks))
+            pipe = self.redis.pipeline(transaction=False)
+            for k in ks:
+                pipe.get(keys.k_state(cid, k))
+            yield [(k, states or "") for k, states in zip(ks, pipe.execute(), strict=True)]
+
     def _messages(
         self, cid: str, provider: str, tpl: Template, found: list[tuple[int, int, str]]
-    ) -> list[MessageStatus]:
-        """What status() says of each (chunk, index, state) of one campaign, in two round trips."""
+    ) -> list[tuple[MessageStatus, float | None]]:
+        """What status() says of each (chunk, index, state) of one campaign, in two round trips,
+        with when its outcome was recorded (None while it has none)."""
         if not found:
             return []
         by_chunk: dict[int, list[int]] = {}
@@ -461,37 +550,44 @@ class SmsQueue:
             attempts.update({(k, i): int(a) for i, a in zip(idx, counts, strict=True)})
         extras: list[dict[str, str]] = got[2 * len(by_chunk) :]
         smsids = [e["smsid"] for e in extras if e.get("smsid")]
-        costs = dict(zip(smsids, self._costs(smsids), strict=True))
-        out: list[MessageStatus] = []
+        results = dict(zip(smsids, self._results(smsids), strict=True))
+        out: list[tuple[MessageStatus, float | None]] = []
         for (k, i, st), extra in zip(found, extras, strict=True):
             chunk_rows = rows[k]
             if chunk_rows is None:  # expired since its states were read
                 continue
             row = chunk_rows[i]
-            cost = costs.get(extra.get("smsid") or "")
-            out.append(
-                MessageStatus(
-                    id=f"{cid}-{k}-{i}",
-                    campaign=cid,
-                    status=keys.PUBLIC_STATUS.get(st, "unknown"),
-                    provider=provider,
-                    to=row[0],
-                    smsid=extra.get("smsid") or None,
-                    attempts=attempts[k, i],
-                    error=extra.get("error") or None,
-                    segments=segments.parts(tpl.render(row[1:])),
-                    cost=Decimal(str(cost)) if cost else None,
-                )
+            cost, sent_at = results.get(extra.get("smsid") or "", (None, None))
+            # A sent message's time is its result's; a failed one's, its last error's.
+            if st in (keys.ST_SENT, keys.ST_PROVIDER_SCHEDULED):
+                at = sent_at
+            elif st in (keys.ST_FAILED, keys.ST_UNKNOWN):
+                at = extra.get("at")
+            else:
+                at = None
+            status = MessageStatus(
+                id=f"{cid}-{k}-{i}",
+                campaign=cid,
+                status=keys.PUBLIC_STATUS.get(st, "unknown"),
+                provider=provider,
+                to=row[0],
+                smsid=extra.get("smsid") or None,
+                attempts=attempts[k, i],
+                error=extra.get("error") or None,
+                segments=segments.parts(tpl.render(row[1:])),
+                cost=Decimal(str(cost)) if cost else None,
             )
+            out.append((status, float(at) if at else None))
         return out
 
-    def _costs(self, smsids: list[str]) -> list[str | None]:
+    def _results(self, smsids: list[str]) -> list[tuple[str | None, str | None]]:
+        """(cost, sent_at) of each smsid's result record; Nones once it has expired."""
         if not smsids:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for smsid in smsids:
-            pipe.hget(keys.k_result(smsid), "cost")
-        return list(pipe.execute())
+            pipe.hmget(keys.k_result(smsid), ["cost", "sent_at"])
+        return [(cost, sent_at) for cost, sent_at in pipe.execute()]
 
     def retry(self, cid: str, *, unknown: bool = True) -> int:
         """Send a campaign's failed (and unknown) messages again; returns how many.
@@ -518,6 +614,12 @@ class SmsQueue:
 
 # Chunk state strings read per round trip by failed(): at most this many x chunk_size bytes.
 _CHUNKS_PER_READ = 100
+# Chunks export_rows() reads at a time: what it holds is one chunk's records.
+_EXPORT_CHUNKS_PER_READ = 1
+# How many of the campaigns index's last entries campaigns() reads to find the newest.
+_CAMPAIGNS_WINDOW = 1000
+# The lane of a single send (``send``), which is stored as a campaign of one.
+_SINGLE_LANE = "priority"
 
 
 def _get_attempts(pipe: redis.client.Pipeline, cid: str, k: int, idx: Sequence[int]) -> None:

@@ -14,8 +14,10 @@ scrape error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Final, TypeAlias
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Final, TypeAlias, cast
 
 import redis
 from prometheus_client import start_http_server
@@ -33,7 +35,16 @@ from smsqueue.providers import registry as providers
 from smsqueue.store import keys, permits, presence, redisconn
 from smsqueue.store.histograms import BUCKETS, HISTOGRAMS, le
 
-OUTCOMES: Final = ("sent", "failed", "unknown", "retried")
+OUTCOMES: Final = ("sent", "failed", "unknown")
+# The waiting states of smsqueue_messages_waiting, in the order they are served.
+WAITING: Final = ("queued", "scheduled", "retry_waiting", "in_flight")
+# At most this many members of the pending, due and lease sets are read per scrape, and
+# commands are sent in pipelines of PIPELINE.
+SCAN_LIMIT: Final = 10_000
+PIPELINE: Final = 1_000
+# "cid:k:i" (a retry) or "cid:k" (a scheduled or pending chunk), matched as the Lua does.
+_MESSAGE = re.compile(r"^(.*):(\d+):(\d+)$")
+_CHUNK = re.compile(r"^(.*):(\d+)$")
 
 Family: TypeAlias = (
     GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily | InfoMetricFamily
@@ -80,7 +91,14 @@ class RedisCollector(Collector):
             workers.add_metric([provider], float(sum(provider in w.providers for w in live)))
         yield workers
         sent = CounterMetricFamily(
-            "smsqueue_messages", "Message outcomes, per provider.", labels=["provider", "outcome"]
+            "smsqueue_messages",
+            "Messages settled, per provider and final outcome (sent, failed, unknown).",
+            labels=["provider", "outcome"],
+        )
+        retries = CounterMetricFamily(
+            "smsqueue_retries",
+            "Provider answers that put a message back to wait for a retry (429, 5xx, timeouts).",
+            labels=["provider"],
         )
         paused = GaugeMetricFamily(
             "smsqueue_provider_paused", "1 while an account error pauses the provider.",
@@ -90,8 +108,10 @@ class RedisCollector(Collector):
             stats = r.hgetall(keys.k_stats(provider))
             for outcome in OUTCOMES:
                 sent.add_metric([provider, outcome], float(stats.get(outcome, 0)))
+            retries.add_metric([provider], float(stats.get("retried", 0)))
             paused.add_metric([provider], float(r.exists(keys.k_circuit(provider))))
         yield sent
+        yield retries
         yield paused
         held = GaugeMetricFamily(
             "smsqueue_permits_in_use", "Concurrency permits held now.", labels=["provider"]
@@ -111,6 +131,7 @@ class RedisCollector(Collector):
             ("smsqueue_pending_chunks", keys.K_PENDING, "Chunks with queued work."),
         ):
             yield GaugeMetricFamily(name, doc, value=float(r.zcard(key)))
+        yield from waiting(r)
         for name, doc in HISTOGRAMS.items():
             hist = HistogramMetricFamily(f"smsqueue_{name}", doc, labels=["provider"])
             for provider in providers.names():
@@ -123,6 +144,79 @@ class RedisCollector(Collector):
                     buckets.append((le(bound), running))
                 hist.add_metric([provider], buckets, float(raw.get("sum", 0)))
             yield hist
+
+
+def waiting(r: redis.Redis) -> Iterator[Family]:
+    """Messages waiting per provider and state, and the age of the oldest overdue entry."""
+    members: list[str] = []
+    complete = True
+    for key in (keys.K_LEASES, keys.K_PENDING, keys.K_DUE):
+        room = SCAN_LIMIT - len(members)
+        got = [str(m) for m in r.zrange(key, 0, room - 1)] if room > 0 else []
+        complete = complete and r.zcard(key) == len(got)
+        members += got
+    campaigns: dict[str, None] = {}
+    retrying: Counter[str] = Counter()
+    for member in members:
+        message = _MESSAGE.match(member)
+        if message:
+            retrying[message[1]] += 1
+        chunk = message or _CHUNK.match(member)
+        if chunk:
+            campaigns[chunk[1]] = None
+    totals: defaultdict[tuple[str, str], float] = defaultdict(float)
+    for cid, provider, counts in _counts(r, list(campaigns)):
+        if not provider:
+            continue  # expired or half-written: nothing to count
+        retry = retrying[cid]
+        totals[provider, "retry_waiting"] += retry
+        totals[provider, "queued"] += max(0, int(counts.get("queued", 0)) - retry)
+        totals[provider, "scheduled"] += int(counts.get("scheduled", 0))
+        totals[provider, "in_flight"] += int(counts.get("sending", 0))
+    family = GaugeMetricFamily(
+        "smsqueue_messages_waiting",
+        "Messages not yet settled, per provider and state: queued (ready to claim), "
+        "scheduled (waiting for a send time), retry_waiting (waiting for a retry), in_flight "
+        "(claimed by a worker or requested). Summed from the counts hashes of the campaigns "
+        f"named in the lease, pending and due sets, reading at most {SCAN_LIMIT} members a "
+        "scrape (see smsqueue_messages_waiting_complete). Exact except: scheduled also holds "
+        "messages the provider keeps for a later date (VoIP) in those campaigns, and when the "
+        "bound cuts the due set, uncounted retries show as queued.",
+        labels=["provider", "state"],
+    )
+    for provider in dict.fromkeys([*providers.names(), *(p for p, _ in totals)]):
+        for state in WAITING:
+            family.add_metric([provider, state], totals[provider, state])
+    yield family
+    yield GaugeMetricFamily(
+        "smsqueue_messages_waiting_complete",
+        f"1 when smsqueue_messages_waiting read every member of the lease, pending and due "
+        f"sets; 0 when the {SCAN_LIMIT}-member bound cut them.",
+        value=float(complete),
+    )
+    first = cast("list[tuple[str, float]]", r.zrange(keys.K_DUE, 0, 0, withscores=True))
+    oldest = [float(score) for _, score in first]
+    seconds, micros = r.time()
+    now = seconds + micros / 1e6
+    yield GaugeMetricFamily(
+        "smsqueue_due_oldest_age_seconds",
+        "How long the earliest retry or scheduled send has been due, by Redis's clock; 0 when "
+        "nothing is overdue. Growing means no scheduler pass is moving due work.",
+        value=max(0.0, now - oldest[0]) if oldest else 0.0,
+    )
+
+
+def _counts(r: redis.Redis, cids: list[str]) -> Iterable[tuple[str, str, dict[str, str]]]:
+    """Each campaign's provider and counts hash, read in pipelines."""
+    for start in range(0, len(cids), PIPELINE):
+        batch = cids[start : start + PIPELINE]
+        pipe = r.pipeline(transaction=False)
+        for cid in batch:
+            pipe.hget(keys.k_campaign(cid), "provider")
+            pipe.hgetall(keys.k_counts(cid))
+        got = pipe.execute()
+        for j, cid in enumerate(batch):
+            yield cid, got[2 * j] or "", got[2 * j + 1]
 
 
 def registry(client: redis.Redis) -> CollectorRegistry:

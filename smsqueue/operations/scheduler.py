@@ -23,6 +23,7 @@ import structlog
 from celery import Celery
 
 from smsqueue import constants as c
+from smsqueue.operations import sdnotify
 from smsqueue.settings import Settings
 from smsqueue.store import keys, lua, reconnect, redisconn
 from smsqueue.store.signals import publish_chunk, queue_for
@@ -103,18 +104,34 @@ class Scheduler:
             self._queues[cid] = queue
         return queue
 
-    def run(self, stop: threading.Event | None = None) -> None:
-        """Tick until ``stop`` is set; a Redis outage is waited out, not fatal."""
+    def run(self, stop: threading.Event | None = None, *, notify: bool = True) -> None:
+        """Tick until ``stop`` is set; a Redis outage is waited out, not fatal.
+
+        ``notify``: tell systemd (``Type=notify``, ``WatchdogSec=``) READY=1 at the start and
+        WATCHDOG=1 at every try of a pass, so a loop stuck in a call is restarted, while one
+        riding out a Redis outage (a try every 5 s at most) is not. A no-op outside systemd;
+        the worker's duties thread passes False: its presence beat is the worker's watchdog.
+        """
         stop = stop or threading.Event()
+
+        def attempt() -> dict[str, int]:
+            if notify:
+                sdnotify.notify(sdnotify.WATCHDOG)
+            return self.tick()
+
         log.info("scheduler started", tick=self.settings.tick_seconds)
+        if notify:
+            sdnotify.notify(sdnotify.READY)
         while not stop.is_set():
             try:
                 counts = reconnect.while_unreachable_sync(
-                    self.tick, within=None, delay=0.5, cap=5.0, stop=stop
+                    attempt, within=None, delay=0.5, cap=5.0, stop=stop
                 )
             except reconnect.UNREACHABLE:
                 continue  # stopped while Redis was away: the loop ends
             # A full batch means more is waiting: go again at once.
             if max(counts.values()) < self.batch:
                 stop.wait(self.settings.tick_seconds)
+        if notify:
+            sdnotify.notify(sdnotify.STOPPING)
         log.info("scheduler stopped")
