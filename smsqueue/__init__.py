@@ -1,7 +1,8 @@
 """smsqueue: a job queue for bulk and single SMS through Wooxy and VoIP-communications.
 
-``from smsqueue import SmsQueue`` is the producer API. It is loaded on first
-use, so the sandbox and the provider clients import without Celery.
+``from smsqueue import SmsQueue`` is the producer API (``AsyncSmsQueue`` its asyncio
+twin). They are loaded on first use, so the sandbox and the provider clients import
+without Celery.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from smsqueue.intake.aio import AsyncSmsQueue
     from smsqueue.intake.producer import SmsQueue
 
-__all__ = ["SmsQueue", "__version__"]
+__all__ = ["AsyncSmsQueue", "SmsQueue", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +23,8 @@ def __getattr__(name: str) -> Any:
         from smsqueue.intake.producer import SmsQueue
 
         return SmsQueue
+    if name == "AsyncSmsQueue":
+        from smsqueue.intake.aio import AsyncSmsQueue
+
+        return AsyncSmsQueue
     raise AttributeError(f"module 'smsqueue' has no attribute {name!r}")

@@ -32,7 +32,7 @@ from smsqueue.intake.producer import SmsQueue
 from smsqueue.models import WorkerInfo
 from smsqueue.operations import exits
 from smsqueue.settings import Settings
-from smsqueue.store import keys, presence
+from smsqueue.store import keys, lua, presence
 
 ROOT = Path(__file__).resolve().parent.parent
 BOM = b"\xef\xbb\xbf"
@@ -681,9 +681,11 @@ def test_workers_lists_the_live_workers(cli: Callable[..., Result], raw: redis.R
     ],
 )
 def test_unknown_provider(cli: Callable[..., Result], tmp_path: Path, args: list[str]) -> None:
-    """An unknown provider is refused, naming the ones there are."""
+    """An unknown provider is a usage error (exit 2), naming the ones there are."""
     path = write(tmp_path, "phone\n+12125550101\n")
-    one_line_error(cli(*[str(path) if a == "{csv}" else a for a in args]), "sms77", "wooxy, voip")
+    r = cli(*[str(path) if a == "{csv}" else a for a in args])
+    one_line_error(r, "sms77", "wooxy, voip")
+    assert r.code == exits.USAGE
 
 
 @pytest.mark.parametrize(
@@ -830,6 +832,61 @@ def test_wait_ends_with_exit_1_when_the_campaign_is_cancelled(
             proc.wait()
     assert proc.returncode == 1, err
     assert f"campaign {cid} cancelled: 0 sent" in out
+
+
+def finish_chunk(raw: redis.Redis, cid: str, k: int, outcomes: dict[int, str]) -> None:
+    """Claim chunk ``k`` and finish its messages (index -> sent, failed or unknown) through
+    the scripts a worker runs, as tests/test_export.py does."""
+    claim, start, finish = (raw.register_script(s) for s in (lua.CLAIM, lua.START, lua.FINISH))
+    p = keys.KEY_PREFIX
+    claim(args=[p, cid, k, "t", 60])
+    start(args=[p, cid, k, "t", 5, ",".join(str(i) for i in outcomes)])
+    groups: list[Any] = []
+    for i, kind in outcomes.items():
+        if kind == "sent":
+            groups += [i, kind, f"s-{k}-{i}", "0.0300", 1, "", 0, "+1"]
+        else:
+            groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1"]
+    finish(args=[p, cid, k, 3600, *groups])
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "code", "counts"),
+    [
+        ({0: "sent", 1: "failed"}, exits.NOT_ALL_SENT, "1 sent, 1 failed, 0 unknown"),
+        ({0: "unknown", 1: "sent"}, exits.NOT_ALL_SENT, "1 sent, 0 failed, 1 unknown"),
+        ({0: "sent", 1: "sent"}, 0, "2 sent, 0 failed, 0 unknown"),
+    ],
+)
+def test_wait_exit_code_says_whether_every_message_was_sent(
+    env: dict[str, str],
+    tmp_path: Path,
+    raw: redis.Redis,
+    outcomes: dict[int, str],
+    code: int,
+    counts: str,
+) -> None:
+    """--wait on a campaign that ends done: exit 0 if all were sent, 3 if any failed or unknown."""
+    path = write(tmp_path, "phone\n+12125550101\n+12125550102\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSQUEUE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smsqueue", "campaign", str(path), "--provider", "wooxy",
+         "--text", "x", "--wait"],
+        env={**clean, **env}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("campaign "), first
+        cid = first.split()[1].rstrip(":")
+        finish_chunk(raw, cid, 0, outcomes)  # the campaign's one chunk, as a worker would
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert f"campaign {cid} done: {counts}, 0 cancelled of 2" in out
 
 
 @pytest.mark.parametrize("as_json", [False, True])

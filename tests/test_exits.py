@@ -7,7 +7,9 @@ import redis
 from kombu.exceptions import OperationalError
 
 from smsqueue.errors import ConfigError, InputError, NotFound
+from smsqueue.models import CampaignStatus
 from smsqueue.operations import exits
+from smsqueue.store import keys
 
 
 @pytest.mark.parametrize(
@@ -55,3 +57,33 @@ def test_a_number_or_credential_in_an_unexpected_error_is_scrubbed() -> None:
     message = exits.failure(exc).message
     assert "+12125551234" not in message and "abc123" not in message
     assert "+121*****234" in message
+
+
+def _campaign(status: str, **counts: int) -> CampaignStatus:
+    """A campaign status of two messages with these counts (the rest zero)."""
+    every = dict.fromkeys(keys.STATUSES, 0) | counts
+    return CampaignStatus(
+        id="c", status=status, provider="wooxy", total=2, counts=every, created_at=0.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("st", "code"),
+    [
+        (_campaign(keys.CAMPAIGN_DONE, sent=2), 0),
+        (_campaign(keys.CAMPAIGN_DONE, sent=1, scheduled=1), 0),
+        (_campaign(keys.CAMPAIGN_DONE, sent=1, failed=1), exits.NOT_ALL_SENT),
+        (_campaign(keys.CAMPAIGN_DONE, sent=1, unknown=1), exits.NOT_ALL_SENT),
+        (_campaign(keys.CAMPAIGN_DONE, sent=1, cancelled=1), exits.NOT_ALL_SENT),
+        (_campaign(keys.CAMPAIGN_CANCELLED, sent=1, cancelled=1), exits.FAILED),
+    ],
+)
+def test_campaign_over_says_whether_every_message_was_sent(st: CampaignStatus, code: int) -> None:
+    """campaign --wait's code: 0 all sent, 3 done with failed/unknown/cancelled, 1 cancelled."""
+    assert exits.campaign_over(st) == code
+
+
+def test_exit_codes_are_distinct() -> None:
+    """Each exit code means one thing; NOT_ALL_SENT is 3."""
+    codes = [exits.FAILED, exits.USAGE, exits.NOT_ALL_SENT, exits.TIMEOUT, exits.INTERRUPTED]
+    assert len(set(codes)) == len(codes) and exits.NOT_ALL_SENT == 3

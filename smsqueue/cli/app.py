@@ -9,12 +9,13 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from smsqueue.operations import exits
+from smsqueue.providers import registry
 
 app = typer.Typer(
     name="smsqueue",
     help="Send bulk and single SMS through Wooxy and VoIP-communications.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion
     pretty_exceptions_enable=False,
 )
 
@@ -29,6 +30,34 @@ AtOpt = Annotated[
 ]
 SenderOpt = Annotated[str | None, typer.Option(help="Sender name (wooxy) or number (voip).")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+
+
+def complete_provider(incomplete: str) -> list[str]:
+    """``--provider``'s shell completion: the registered providers starting with ``incomplete``."""
+    return [name for name in registry.names() if name.startswith(incomplete)]
+
+
+def check_provider(value: str) -> str:
+    """``--provider``: a registered provider's name, or a usage error naming them all."""
+    if value not in registry.names():
+        raise typer.BadParameter(
+            f"{value!r} is not a provider; use one of {', '.join(registry.names())}"
+        )
+    return value
+
+
+# The choices are read from the registry when the command runs (or completes); the help,
+# when this module is imported: a provider registered later is accepted but not listed there.
+ProviderOpt = Annotated[
+    str,
+    typer.Option(
+        "--provider",
+        metavar="PROVIDER",
+        help=f"The provider, one of: {', '.join(registry.names())}.",
+        autocompletion=complete_provider,
+        callback=check_provider,
+    ),
+]
 
 
 def _version(value: bool) -> None:

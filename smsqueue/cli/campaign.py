@@ -11,13 +11,12 @@ import typer
 
 from smsqueue import settings as settings_mod
 from smsqueue.cli import show
-from smsqueue.cli.app import AtOpt, JsonOpt, SenderOpt, TagOpt, app, emit, fail
+from smsqueue.cli.app import AtOpt, JsonOpt, ProviderOpt, SenderOpt, TagOpt, app, emit, fail
 from smsqueue.cli.inputs import parse_at
 from smsqueue.cli.pool import warn_if_unserved
 from smsqueue.cli.wait import wait_for_campaign
 from smsqueue.errors import InputError
 from smsqueue.operations import exits
-from smsqueue.store import keys
 
 
 @app.command()
@@ -30,7 +29,7 @@ def campaign(
         ),
     ],
     text: Annotated[str, typer.Option("--text", help='The text, e.g. "Hi {name}".')],
-    provider: Annotated[str, typer.Option("--provider", help="wooxy or voip.")],
+    provider: ProviderOpt,
     at: AtOpt = None,
     sender: SenderOpt = None,
     tag: TagOpt = None,
@@ -38,7 +37,11 @@ def campaign(
         bool, typer.Option("--dry-run", help="Check the file and estimate; enqueue nothing.")
     ] = False,
     wait: Annotated[
-        bool, typer.Option("--wait", help="Show progress until the campaign is done.")
+        bool,
+        typer.Option(
+            "--wait",
+            help="Show progress until the campaign is over; exit 3 if not every message was sent.",
+        ),
     ] = False,
     timeout: Annotated[
         float | None,
@@ -149,8 +152,9 @@ def campaign(
     final = wait_for_campaign(q, rc.id, progress=not as_json, timeout=timeout)
     data["final"] = asdict(final)
     emit(data, as_json, lambda: typer.echo(show.summary(final)))
-    if final.status != keys.CAMPAIGN_DONE:
-        raise typer.Exit(exits.FAILED)
+    code = exits.campaign_over(final)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

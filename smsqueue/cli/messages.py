@@ -10,7 +10,7 @@ import typer
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.cli import show
-from smsqueue.cli.app import AtOpt, JsonOpt, SenderOpt, TagOpt, app, emit
+from smsqueue.cli.app import AtOpt, JsonOpt, ProviderOpt, SenderOpt, TagOpt, app, emit
 from smsqueue.cli.inputs import parse_at
 from smsqueue.cli.pool import warn_if_unserved
 from smsqueue.errors import NotFound
@@ -20,7 +20,7 @@ from smsqueue.errors import NotFound
 def send(
     to: Annotated[str, typer.Option("--to", help="The recipient's number, +country...")],
     text: Annotated[str, typer.Option("--text", help="The message.")],
-    provider: Annotated[str, typer.Option(help="wooxy or voip.")] = c.WOOXY,
+    provider: ProviderOpt = c.WOOXY,
     sender: SenderOpt = None,
     tag: TagOpt = None,
     at: AtOpt = None,

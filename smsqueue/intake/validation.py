@@ -19,7 +19,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from functools import lru_cache
 from itertools import islice
 from typing import IO, Any
@@ -117,7 +117,7 @@ def validated(
     region: str | None,
     max_parts: int,
     processes: int,
-) -> Iterator[Outcome]:
+) -> Generator[Outcome, None, None]:
     """Every row's outcome, in order. ``processes`` > 1 adds helpers after the first batch."""
     numbered = enumerate(recipients, start=1)
     seen = 0

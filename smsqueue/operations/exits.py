@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import redis
 
 from smsqueue.errors import SmsQueueError
 from smsqueue.operations.logs import scrub_text
+from smsqueue.store import keys
+
+if TYPE_CHECKING:
+    from smsqueue.models import CampaignStatus
 
 FAILED: Final = 1
 USAGE: Final = 2  # a missing or unknown option, a bad combination
+NOT_ALL_SENT: Final = 3  # campaign --wait: done, but some messages failed, unknown or cancelled
 TIMEOUT: Final = 124  # gave up waiting (as timeout(1) exits); what was waited for goes on
 INTERRUPTED: Final = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
@@ -41,6 +46,21 @@ class Failure:
     def render(self, *, as_json: bool) -> str:
         """``json`` or ``line``."""
         return self.json if as_json else self.line
+
+
+# A done campaign holding any of these did not send every message.
+_NOT_SENT: Final = tuple(
+    keys.PUBLIC_STATUS[s] for s in (keys.ST_FAILED, keys.ST_UNKNOWN, keys.ST_CANCELLED)
+)
+
+
+def campaign_over(st: CampaignStatus) -> int:
+    """The exit code of ``campaign --wait`` for a campaign that is over: 0 when it is done and
+    every message was sent (or handed to a provider that schedules it), ``NOT_ALL_SENT`` when
+    it is done with some failed, unknown or cancelled, ``FAILED`` when it was cancelled."""
+    if st.status != keys.CAMPAIGN_DONE:
+        return FAILED
+    return NOT_ALL_SENT if any(st.counts.get(name) for name in _NOT_SENT) else 0
 
 
 def failure(exc: BaseException) -> Failure:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import redis
 
@@ -40,10 +42,22 @@ def forget(client: redis.Redis, worker_id: str) -> None:
 
 def live(client: redis.Redis, *, within: float) -> list[WorkerInfo]:
     """The workers seen within ``within`` seconds, by host and pid; prunes long-unseen ones."""
-    now = redis_now(client)
+    found, dead = judge(client.hgetall(keys.K_WORKERS), now=redis_now(client), within=within)
+    if dead:
+        # A worker announcing between the read and this delete loses one record; it comes
+        # back at its next beat, so no script is needed to make the pair atomic.
+        client.hdel(keys.K_WORKERS, *dead)
+    return found
+
+
+def judge(
+    records: Mapping[Any, Any], *, now: float, within: float
+) -> tuple[list[WorkerInfo], list[Any]]:
+    """(the live workers, by host and pid; the ids of records to delete) in ``records``
+    (the workers hash as read at Redis time ``now``): no I/O, for both clients."""
     found: list[WorkerInfo] = []
-    dead: list[str | bytes] = []
-    for worker_id, text in client.hgetall(keys.K_WORKERS).items():
+    dead: list[Any] = []
+    for worker_id, text in records.items():
         try:
             info = WorkerInfo(**json.loads(text))
         except (ValueError, TypeError):  # unreadable (another version's layout): not ours to show
@@ -54,8 +68,4 @@ def live(client: redis.Redis, *, within: float) -> list[WorkerInfo]:
             dead.append(worker_id)
         elif age <= within:
             found.append(info)
-    if dead:
-        # A worker announcing between the read and this delete loses one record; it comes
-        # back at its next beat, so no script is needed to make the pair atomic.
-        client.hdel(keys.K_WORKERS, *dead)
-    return sorted(found, key=lambda w: (w.host, w.pid, w.id))
+    return sorted(found, key=lambda w: (w.host, w.pid, w.id)), dead

@@ -1,0 +1,677 @@
+"""The producer's logic without its I/O: what ``SmsQueue`` and ``AsyncSmsQueue`` both run.
+
+Each operation is a generator (an ``Op``) that checks its arguments, then yields what it
+needs done (a Redis command, a pipeline, a Lua script, signals to publish, the next
+validated rows) and is sent the reply; a failure is thrown back in where it was asked for,
+so clean-up code runs as it would around a plain call. ``SmsQueue`` drives the ops with
+blocking calls, ``AsyncSmsQueue`` with awaits: both check, store and answer alike.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from itertools import islice
+from typing import Any, Literal, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
+
+from smsqueue import constants as c
+from smsqueue.errors import InputError, NotFound
+from smsqueue.intake.rows import check_campaign_args, check_parts, check_unicode
+from smsqueue.intake.validation import Outcome
+from smsqueue.models import (
+    CampaignReceipt,
+    CampaignStatus,
+    CancelReport,
+    MessageStatus,
+    Rejected,
+    WorkerInfo,
+)
+from smsqueue.providers import registry
+from smsqueue.settings import Settings
+from smsqueue.sms import phone, segments
+from smsqueue.sms.template import Template
+from smsqueue.store import keys, lua, presence
+from smsqueue.store.signals import queue_for
+
+T = TypeVar("T")
+
+ScriptName = Literal["create_single", "create_campaign", "seal", "cancel", "set_status", "requeue"]
+# The Lua scripts the producer runs, by the name its ops ask for them.
+SCRIPTS: Mapping[ScriptName, str] = {
+    "create_single": lua.CREATE_SINGLE,
+    "create_campaign": lua.CREATE_CAMPAIGN,
+    "seal": lua.SEAL,
+    "cancel": lua.CANCEL,
+    "set_status": lua.SET_STATUS,
+    "requeue": lua.REQUEUE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cmd:
+    """One Redis command, ``client.<name>(*args, **kwargs)``; replies what it returns."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Pipe:
+    """Commands sent in one round trip (one MULTI/EXEC with ``transaction``); replies a list."""
+
+    cmds: tuple[Cmd, ...]
+    transaction: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One of SCRIPTS run with ``args`` (no keys); replies what the script returns."""
+
+    name: ScriptName
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Chunk signals (campaign, chunk, Celery queue) to publish, in order; replies None."""
+
+    signals: tuple[tuple[str, int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NextOutcomes:
+    """The next validated rows of the campaign being sent.
+
+    Replies ``(outcomes, error)``: no outcomes and no error at the end; ``error`` is what
+    reading the caller's rows raised after ``outcomes`` (those are written first)."""
+
+
+Request = Cmd | Pipe | Script | Publish | NextOutcomes
+# An operation: yields requests, is sent their replies, returns its answer.
+Op = Generator[Request, Any, T]
+
+
+def new_id() -> str:
+    """A campaign id: time-ordered hex plus 40 random bits."""
+    return f"{time.time_ns() // 1_000_000:x}{secrets.token_hex(5)}"
+
+
+def parse_message_id(mid: str) -> tuple[str, int, int]:
+    """``cid-k-i`` -> (cid, k, i), or NotFound."""
+    parts = mid.rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or not parts[0]:
+        raise NotFound(f"no message {mid!r}: a message id looks like <campaign>-<chunk>-<index>")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def take(outcomes: Iterator[Outcome], n: int) -> tuple[list[Outcome], BaseException | None]:
+    """Up to ``n`` outcomes, and what stopped the reading early if it raised (a NextOutcomes
+    reply): the rows read before a failing row are still written."""
+    got: list[Outcome] = []
+    try:
+        got.extend(islice(outcomes, n))
+    except Exception as exc:  # the caller's iterable failed: handed to the op, which re-raises
+        return got, exc
+    return got, None
+
+
+# Chunk state strings read per round trip by failed(): at most this many x chunk_size bytes.
+CHUNKS_PER_READ = 100
+# Chunks export_rows() reads at a time: what it holds is one chunk's records.
+EXPORT_CHUNKS_PER_READ = 1
+# How many of the campaigns index's last entries campaigns() reads to find the newest.
+CAMPAIGNS_WINDOW = 1000
+# The lane of a single send (``send``), which is stored as a campaign of one.
+SINGLE_LANE = "priority"
+
+
+def attempts_cmd(cid: str, k: int, idx: Sequence[int]) -> Cmd:
+    """A read of the attempt bytes ``idx`` (not empty) of chunk k: ints, 0 if unset."""
+    # Read as integers: one byte of 128 or more is not UTF-8, so the decoding client
+    # would fail on it as a string.
+    offsets = [f"#{i}" for i in idx]
+    return Cmd(
+        "bitfield_ro",
+        (keys.k_attempts(cid, k), "u8", offsets[0], [("u8", off) for off in offsets[1:]]),
+    )
+
+
+class ChunkWriter:
+    """Buffers rows into chunks; each chunk is written in one transaction, then signalled."""
+
+    def __init__(
+        self,
+        *,
+        cid: str,
+        state: str,
+        due: float | None,
+        signal: bool,
+        size: int,
+        queue: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.cid, self.state, self.due, self.signal = cid, state, due, signal
+        self.size, self.queue_name, self.clock = size, queue, clock
+        self.rows: list[list[str]] = []
+        self.chunks = 0
+        self.total = 0
+
+    def add(self, row: list[str]) -> Op[None]:
+        self.rows.append(row)
+        if len(self.rows) >= self.size:
+            yield from self.flush()
+
+    def flush(self) -> Op[None]:
+        if not self.rows:
+            return
+        k, n, cid = self.chunks, len(self.rows), self.cid
+        member = f"{cid}:{k}"
+        yield Pipe(
+            (
+                Cmd("set", (keys.k_rows(cid, k), json.dumps(self.rows, separators=(",", ":")))),
+                Cmd("set", (keys.k_state(cid, k), self.state * n)),
+                Cmd("hincrby", (keys.k_counts(cid), keys.PUBLIC_STATUS[self.state], n)),
+                Cmd("hincrby", (keys.k_campaign(cid), "total", n)),
+                Cmd("hincrby", (keys.k_campaign(cid), "open", n)),
+                Cmd("hset", (keys.k_campaign(cid), "chunks", k + 1)),
+                Cmd("zadd", (keys.K_DUE, {member: self.due}))
+                if self.due is not None
+                else Cmd("zadd", (keys.K_PENDING, {member: self.clock()})),
+            ),
+            transaction=True,
+        )
+        self.chunks += 1
+        self.total += n
+        self.rows = []
+        if self.signal:
+            yield Publish(((cid, k, self.queue_name),))
+
+
+class ProducerCore:
+    """The producer's checks, Redis layout and answers, as ops; subclasses add the I/O."""
+
+    settings: Settings
+    clock: Callable[[], float]
+
+    # --- enqueue ------------------------------------------------------------
+
+    def _op_send(
+        self,
+        to: str,
+        text: str,
+        *,
+        provider: str,
+        sender: str | None,
+        tags: Sequence[str],
+        key: str | None,
+        send_at: datetime | None,
+        provider_schedule: bool,
+    ) -> Op[str]:
+        check_campaign_args(provider, sender, tags)
+        number = phone.normalise(to, region=self.settings.default_region)
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("text is empty")
+        check_parts(text, self.settings.max_parts)
+        if key is not None and (not key or len(key) > 200):
+            raise InputError("key must be 1 to 200 characters")
+        if key is not None:
+            check_unicode(key, "key")
+        cid = new_id()
+        due, deliver_at = self._schedule(provider, send_at, provider_schedule)
+        # Stored as a template with no fields: its braces are text, never placeholders.
+        tpl = text.replace("{", "{{").replace("}", "}}")
+        fields = self._campaign_fields(
+            provider, tpl, (), sender, tags, lane="priority", due=due or deliver_at
+        )
+        if deliver_at is not None:
+            fields += ["deliver_at", repr(deliver_at)]
+        args = (
+            keys.KEY_PREFIX, cid, key or "", self.settings.retention_seconds,
+            json.dumps([[number]]), keys.ST_SCHEDULED if due else keys.ST_QUEUED,
+            "" if due is None else repr(due), *fields,
+        )  # fmt: skip
+        mid = str((yield Script("create_single", args)))
+        if mid.startswith(cid + "-") and due is None:
+            yield Publish(((cid, 0, queue_for(provider, "priority")),))
+        return mid
+
+    def _op_send_campaign(
+        self,
+        *,
+        text: str,
+        provider: str,
+        sender: str | None,
+        tags: Sequence[str],
+        strict: bool,
+        send_at: datetime | None,
+        provider_schedule: bool,
+    ) -> Op[CampaignReceipt]:
+        """Create the campaign, then write the rows NextOutcomes replies with."""
+        check_campaign_args(provider, sender, tags)
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("text is empty")
+        tpl = Template(text)
+        due, deliver_at = self._schedule(provider, send_at, provider_schedule)
+        cid = new_id()
+        # A strict campaign stays a draft (never claimed) until every row has passed.
+        meta = self._campaign_fields(
+            provider,
+            text,
+            tpl.fields,
+            sender,
+            tags,
+            lane="bulk",
+            due=due or deliver_at,
+            status=keys.CAMPAIGN_DRAFT if strict else keys.CAMPAIGN_ACTIVE,
+        )
+        if deliver_at is not None:
+            meta += ["deliver_at", repr(deliver_at)]
+        state = keys.ST_SCHEDULED if due else keys.ST_QUEUED
+        yield Script("create_campaign", (keys.KEY_PREFIX, cid, *meta))
+        writer = ChunkWriter(
+            cid=cid,
+            state=state,
+            due=due,
+            signal=not strict and due is None,
+            size=self.settings.chunk_size,
+            queue=queue_for(provider, "bulk"),
+            clock=self.clock,
+        )
+        rejected: list[Rejected] = []
+        seen: set[str] = set()
+        duplicates = 0
+        try:
+            while True:
+                got, error = yield NextOutcomes()
+                for rowno, row, number, reason in got:
+                    if row is None:
+                        rejected.append(Rejected(row=rowno, number=number, reason=reason))
+                        continue
+                    if row[0] in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(row[0])
+                    yield from writer.add(row)
+                if error is not None:
+                    raise error
+                if not got:
+                    break
+            yield from writer.flush()
+        except GeneratorExit:
+            raise
+        except BaseException:
+            # The caller's iterable failed: a strict campaign leaves nothing; otherwise what
+            # was read is written, sealed (so it can finish) and sent, then the error goes on.
+            if strict:
+                yield from self._op_drop(cid, writer.chunks)
+            else:
+                yield from writer.flush()
+                yield Script("seal", (keys.KEY_PREFIX, cid))
+            raise
+        if strict and rejected:
+            yield from self._op_drop(cid, writer.chunks)
+            first = rejected[0]
+            raise InputError(
+                f"{len(rejected)} rows rejected, nothing enqueued; first: row {first.row}: "
+                f"{first.reason}"
+            )
+        if strict:
+            yield Cmd("hset", (keys.k_campaign(cid), "status", keys.CAMPAIGN_ACTIVE))
+            if due is None and writer.chunks:
+                queue = queue_for(provider, "bulk")
+                yield Publish(tuple((cid, k, queue) for k in range(writer.chunks)))
+        yield Script("seal", (keys.KEY_PREFIX, cid))
+        return CampaignReceipt(
+            id=cid, accepted=writer.total, rejected=rejected, duplicates=duplicates
+        )
+
+    def _campaign_fields(
+        self,
+        provider: str,
+        text: str,
+        fields: Sequence[str],
+        sender: str | None,
+        tags: Sequence[str],
+        *,
+        lane: str,
+        due: float | None,
+        status: str = keys.CAMPAIGN_ACTIVE,
+    ) -> list[str]:
+        pairs = {
+            "provider": provider,
+            "template": text,
+            "fields": json.dumps(list(fields)),
+            "sender": sender or "",
+            "tags": json.dumps(list(tags)),
+            "lane": lane,
+            "queue": queue_for(provider, lane),
+            "status": status,
+            "created_at": repr(self.clock()),
+            "send_at": "" if due is None else repr(due),
+            "retention": str(self.settings.retention_seconds),
+        }
+        return [x for kv in pairs.items() for x in kv]
+
+    def _schedule(
+        self, provider: str, send_at: datetime | None, provider_schedule: bool
+    ) -> tuple[float | None, float | None]:
+        """(due time kept by us, delivery time handed to VoIP); a past time means now."""
+        if send_at is None:
+            if provider_schedule:
+                raise InputError("provider_schedule needs send_at")
+            return None, None
+        if send_at.tzinfo is None:
+            zone = self.settings.timezone
+            if zone is None:
+                raise InputError(
+                    "send_at must be timezone-aware (e.g. datetime.now(UTC) + ...), "
+                    "or set SMSQUEUE_TIMEZONE for naive times"
+                )
+            send_at = send_at.replace(tzinfo=ZoneInfo(zone))
+        when = send_at.timestamp()
+        if when <= self.clock():
+            return None, None
+        if provider_schedule:
+            if not registry.get(provider).schedules_delivery:
+                raise InputError(
+                    f"provider_schedule is only for providers that keep a delivery date "
+                    f"({provider} has none)"
+                )
+            return None, when
+        return when, None
+
+    def _op_drop(self, cid: str, chunks: int) -> Op[None]:
+        # One transaction, like the creation: no reader sees a half-removed campaign.
+        members = [f"{cid}:{k}" for k in range(chunks)]
+        gone = [keys.k_campaign(cid), keys.k_counts(cid)]
+        gone += [key for k in range(chunks) for key in (keys.k_rows(cid, k), keys.k_state(cid, k))]
+        cmds = [Cmd("delete", tuple(gone))]
+        if members:
+            cmds += [Cmd("zrem", (keys.K_PENDING, *members)), Cmd("zrem", (keys.K_DUE, *members))]
+        cmds.append(Cmd("zrem", (keys.K_CAMPAIGNS, cid)))
+        yield Pipe(tuple(cmds), transaction=True)
+
+    # --- read ---------------------------------------------------------------
+
+    def _op_status(self, mid: str) -> Op[MessageStatus]:
+        cid, k, i = parse_message_id(mid)
+        got = yield Pipe(
+            (
+                Cmd("hmget", (keys.k_campaign(cid), ["provider", "template", "fields"])),
+                Cmd("getrange", (keys.k_state(cid, k), i, i)),
+                attempts_cmd(cid, k, [i]),
+                Cmd("get", (keys.k_rows(cid, k),)),
+                Cmd("hgetall", (keys.k_message(mid),)),
+            )
+        )
+        (provider, template, _), st, (att,), rows_json, extra = got
+        if provider is None or not st or rows_json is None:
+            raise NotFound(f"no message {mid!r}")
+        row = json.loads(rows_json)[i]
+        smsid = extra.get("smsid")
+        cost = (yield Cmd("hget", (keys.k_result(smsid), "cost"))) if smsid else None
+        text = Template(template or "").render(row[1:])
+        return MessageStatus(
+            id=mid,
+            campaign=cid,
+            status=keys.PUBLIC_STATUS.get(st, "unknown"),
+            provider=provider,
+            to=row[0],
+            smsid=smsid or None,
+            attempts=int(att),
+            error=extra.get("error") or None,
+            segments=segments.parts(text),
+            cost=Decimal(str(cost)) if cost else None,
+        )
+
+    def _op_result(self, smsid: str) -> Op[MessageStatus]:
+        mid = yield Cmd("hget", (keys.k_result(smsid), "id"))
+        if not mid:
+            raise NotFound(f"no result for smsid {smsid!r}")
+        return (yield from self._op_status(str(mid)))
+
+    def _op_campaign(self, cid: str) -> Op[CampaignStatus]:
+        found = yield from self._op_statuses([cid])
+        if not found:
+            raise NotFound(f"no campaign {cid!r}")
+        return found[0]
+
+    def _op_campaigns(self, limit: int) -> Op[list[CampaignStatus]]:
+        if limit < 1:
+            raise InputError("limit must be at least 1")
+        window = max(CAMPAIGNS_WINDOW, limit)
+        cids = [str(m) for m in (yield Cmd("zrevrange", (keys.K_CAMPAIGNS, 0, window - 1)))]
+        got = yield Pipe(
+            tuple(Cmd("hmget", (keys.k_campaign(x), ["created_at", "lane"])) for x in cids)
+        )
+        picked = sorted(
+            (
+                (float(created or 0), cid)
+                for cid, (created, lane) in zip(cids, got, strict=True)
+                if lane is not None and lane != SINGLE_LANE
+            ),
+            reverse=True,
+        )
+        return (yield from self._op_statuses([cid for _, cid in picked[:limit]]))
+
+    def _op_statuses(self, cids: Sequence[str]) -> Op[list[CampaignStatus]]:
+        """The status of each of ``cids`` that exists, in order, in two round trips."""
+        if not cids:
+            return []
+        got = yield Pipe(
+            tuple(
+                cmd
+                for cid in cids
+                for cmd in (
+                    Cmd("hgetall", (keys.k_campaign(cid),)),
+                    Cmd("hgetall", (keys.k_counts(cid),)),
+                )
+            )
+        )
+        found = [
+            (cid, meta, raw_counts)
+            for cid, meta, raw_counts in zip(cids, got[::2], got[1::2], strict=True)
+            if meta
+        ]
+        providers = sorted({meta["provider"] for _, meta, _ in found})
+        circuits: dict[str, Any] = {}
+        if providers:
+            reasons = yield Pipe(
+                tuple(Cmd("hget", (keys.k_circuit(p), "reason")) for p in providers)
+            )
+            circuits = dict(zip(providers, reasons, strict=True))
+        out: list[CampaignStatus] = []
+        for cid, meta, raw_counts in found:
+            circuit = circuits.get(meta["provider"])
+            out.append(
+                CampaignStatus(
+                    id=cid,
+                    status=meta.get("status", ""),
+                    provider=meta["provider"],
+                    total=int(meta.get("total", 0)),
+                    counts={name: int(raw_counts.get(name, 0)) for name in keys.STATUSES},
+                    created_at=float(meta.get("created_at") or 0),
+                    send_at=float(meta["send_at"]) if meta.get("send_at") else None,
+                    finished_at=float(meta["finished_at"]) if meta.get("finished_at") else None,
+                    provider_paused=None if circuit is None else str(circuit),
+                )
+            )
+        return out
+
+    # --- steer ---------------------------------------------------------------
+
+    def _op_cancel(self, id: str) -> Op[CancelReport]:
+        if "-" in id:
+            cid, k, i = parse_message_id(id)
+            yield from self._op_status(id)  # NotFound for an unknown message
+            got = yield Script("cancel", (keys.KEY_PREFIX, cid, k, k, i))
+        else:
+            yield from self._op_campaign(id)  # NotFound for an unknown campaign
+            cid = id
+            for old in (keys.CAMPAIGN_ACTIVE, keys.CAMPAIGN_PAUSED, keys.CAMPAIGN_DRAFT):
+                yield Script("set_status", (keys.KEY_PREFIX, cid, old, keys.CAMPAIGN_CANCELLED))
+            chunks = int((yield Cmd("hget", (keys.k_campaign(cid), "chunks"))) or 0)
+            got = [0, 0, 0]
+            for k0 in range(0, chunks, 50):  # short scripts: Redis stays responsive
+                last = min(k0 + 49, chunks - 1)
+                part = yield Script("cancel", (keys.KEY_PREFIX, cid, k0, last, ""))
+                got = [a + int(b) for a, b in zip(got, part, strict=True)]
+        return CancelReport(
+            id=id, cancelled=int(got[0]), already_gone=int(got[1]), with_provider=int(got[2])
+        )
+
+    def _op_pause(self, cid: str) -> Op[CampaignStatus]:
+        old = yield Script(
+            "set_status", (keys.KEY_PREFIX, cid, keys.CAMPAIGN_ACTIVE, keys.CAMPAIGN_PAUSED)
+        )
+        if old[0] not in (keys.CAMPAIGN_ACTIVE, keys.CAMPAIGN_PAUSED):
+            not_steerable(cid, str(old[0]), "paused")
+        return (yield from self._op_campaign(cid))
+
+    def _op_resume(self, cid: str) -> Op[CampaignStatus]:
+        got = yield Script(
+            "set_status", (keys.KEY_PREFIX, cid, keys.CAMPAIGN_PAUSED, keys.CAMPAIGN_ACTIVE)
+        )
+        if got[0] not in (keys.CAMPAIGN_ACTIVE, keys.CAMPAIGN_PAUSED):
+            not_steerable(cid, str(got[0]), "resumed")
+        if got[0] == keys.CAMPAIGN_PAUSED:
+            queue = str((yield Cmd("hget", (keys.k_campaign(cid), "queue"))))
+            if got[1:]:
+                yield Publish(tuple((cid, int(k), queue) for k in got[1:]))
+        return (yield from self._op_campaign(cid))
+
+    def _op_workers(self) -> Op[list[WorkerInfo]]:
+        seconds, micros = yield Cmd("time")
+        records = yield Cmd("hgetall", (keys.K_WORKERS,))
+        now = seconds + micros / 1_000_000
+        found, dead = presence.judge(records, now=now, within=c.PRESENCE_LIVE_SECONDS)
+        if dead:
+            # A worker announcing between the read and this delete loses one record; it
+            # comes back at its next beat.
+            yield Cmd("hdel", (keys.K_WORKERS, *dead))
+        return found
+
+    def _op_failed(self, cid: str, limit: int | None) -> Op[list[MessageStatus]]:
+        provider, template, chunks = yield Cmd(
+            "hmget", (keys.k_campaign(cid), ["provider", "template", "chunks"])
+        )
+        if provider is None:
+            raise NotFound(f"no campaign {cid!r}")
+        tpl = Template(str(template or ""))
+        out: list[MessageStatus] = []
+        n_chunks = int(chunks or 0)
+        # Round trips grow with the chunks read, never with the messages found.
+        for k0 in range(0, n_chunks, CHUNKS_PER_READ):
+            group = yield from self._op_chunk_states(
+                cid, range(k0, min(k0 + CHUNKS_PER_READ, n_chunks))
+            )
+            found = [
+                (k, i, b)
+                for k, states in group
+                for i, b in enumerate(states)
+                if b in (keys.ST_FAILED, keys.ST_UNKNOWN)
+            ]
+            if limit is not None:
+                found = found[: max(limit - len(out), 0)]
+            out += [m for m, _ in (yield from self._op_messages(cid, str(provider), tpl, found))]
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def _op_export_head(self, cid: str) -> Op[tuple[str, Template, int, float]]:
+        """(provider, template, chunks, created_at) of a campaign to export; NotFound."""
+        provider, template, chunks, created = yield Cmd(
+            "hmget", (keys.k_campaign(cid), ["provider", "template", "chunks", "created_at"])
+        )
+        if provider is None:
+            raise NotFound(f"no campaign {cid!r}")
+        return str(provider), Template(str(template or "")), int(chunks or 0), float(created or 0)
+
+    def _op_chunk_states(self, cid: str, ks: range) -> Op[list[tuple[int, str]]]:
+        """(chunk, state string) of each chunk of ``ks``, in one round trip."""
+        got = yield Pipe(tuple(Cmd("get", (keys.k_state(cid, k),)) for k in ks))
+        return [(k, states or "") for k, states in zip(ks, got, strict=True)]
+
+    def _op_messages(
+        self, cid: str, provider: str, tpl: Template, found: list[tuple[int, int, str]]
+    ) -> Op[list[tuple[MessageStatus, float | None]]]:
+        """What status() says of each (chunk, index, state) of one campaign, in two round trips,
+        with when its outcome was recorded (None while it has none)."""
+        if not found:
+            return []
+        by_chunk: dict[int, list[int]] = {}
+        for k, i, _ in found:
+            by_chunk.setdefault(k, []).append(i)
+        cmds: list[Cmd] = []
+        for k, idx in by_chunk.items():
+            cmds += [Cmd("get", (keys.k_rows(cid, k),)), attempts_cmd(cid, k, idx)]
+        cmds += [Cmd("hgetall", (keys.k_message(f"{cid}-{k}-{i}"),)) for k, i, _ in found]
+        got = yield Pipe(tuple(cmds))
+        rows: dict[int, list[list[str]] | None] = {}
+        attempts: dict[tuple[int, int], int] = {}
+        for n, (k, idx) in enumerate(by_chunk.items()):
+            rows_json, counts = got[2 * n], got[2 * n + 1]
+            rows[k] = json.loads(rows_json) if rows_json is not None else None
+            attempts.update({(k, i): int(a) for i, a in zip(idx, counts, strict=True)})
+        extras: list[dict[str, str]] = got[2 * len(by_chunk) :]
+        smsids = [e["smsid"] for e in extras if e.get("smsid")]
+        results: dict[str, tuple[str | None, str | None]] = {}
+        if smsids:
+            got = yield Pipe(
+                tuple(Cmd("hmget", (keys.k_result(s), ["cost", "sent_at"])) for s in smsids)
+            )
+            results = {s: (cost, sent_at) for s, (cost, sent_at) in zip(smsids, got, strict=True)}
+        out: list[tuple[MessageStatus, float | None]] = []
+        for (k, i, st), extra in zip(found, extras, strict=True):
+            chunk_rows = rows[k]
+            if chunk_rows is None:  # expired since its states were read
+                continue
+            row = chunk_rows[i]
+            cost, sent_at = results.get(extra.get("smsid") or "", (None, None))
+            # A sent message's time is its result's; a failed one's, its last error's.
+            if st in (keys.ST_SENT, keys.ST_PROVIDER_SCHEDULED):
+                at = sent_at
+            elif st in (keys.ST_FAILED, keys.ST_UNKNOWN):
+                at = extra.get("at")
+            else:
+                at = None
+            status = MessageStatus(
+                id=f"{cid}-{k}-{i}",
+                campaign=cid,
+                status=keys.PUBLIC_STATUS.get(st, "unknown"),
+                provider=provider,
+                to=row[0],
+                smsid=extra.get("smsid") or None,
+                attempts=attempts[k, i],
+                error=extra.get("error") or None,
+                segments=segments.parts(tpl.render(row[1:])),
+                cost=Decimal(str(cost)) if cost else None,
+            )
+            out.append((status, float(at) if at else None))
+        return out
+
+    def _op_retry(self, cid: str, unknown: bool) -> Op[int]:
+        which = keys.ST_FAILED + (keys.ST_UNKNOWN if unknown else "")
+        got = yield Script("requeue", (keys.KEY_PREFIX, cid, which))
+        if int(got[0]) < 0:
+            yield from self._op_campaign(cid)  # NotFound when there is no such campaign
+            raise InputError(f"campaign {cid} is cancelled: nothing to retry")
+        queue = str((yield Cmd("hget", (keys.k_campaign(cid), "queue"))))
+        chunks = str(got[1]).split(",") if got[1] else []
+        if chunks:
+            yield Publish(tuple((cid, int(k), queue) for k in chunks))
+        return int(got[0])
+
+
+def not_steerable(cid: str, status: str, verb: str) -> NoReturn:
+    """NotFound for no campaign, else InputError: a campaign in ``status`` can't be ``verb``."""
+    if not status:
+        raise NotFound(f"no campaign {cid!r}")
+    raise InputError(f"campaign {cid} is {status}: it cannot be {verb}")
