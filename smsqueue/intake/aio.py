@@ -75,11 +75,7 @@ class AsyncSmsQueue(ProducerCore):
         celery_app: Celery | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        base = settings or settings_mod.get()
-        self.clock = clock
-        self.settings = (
-            base if redis_url is None else base.model_copy(update={"redis_url": redis_url})
-        )
+        self._configure(redis_url=redis_url, settings=settings, clock=clock)
         # Connections are made on first use, in the loop that awaits them.
         self.redis = redisconn.async_client(
             self.settings.redis_url,

@@ -21,6 +21,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from smsqueue import constants as c
+from smsqueue import settings as settings_mod
 from smsqueue.errors import InputError, NotFound
 from smsqueue.intake.rows import check_campaign_args, check_parts, check_unicode
 from smsqueue.intake.validation import Outcome
@@ -199,6 +200,16 @@ class ProducerCore:
 
     settings: Settings
     clock: Callable[[], float]
+
+    def _configure(
+        self, *, redis_url: str | None, settings: Settings | None, clock: Callable[[], float]
+    ) -> None:
+        """Settings and clock, as both drivers take them; each then opens its own I/O."""
+        base = settings or settings_mod.get()
+        self.clock = clock
+        self.settings = (
+            base if redis_url is None else base.model_copy(update={"redis_url": redis_url})
+        )
 
     # --- enqueue ------------------------------------------------------------
 

@@ -60,11 +60,7 @@ class SmsQueue(ProducerCore):
         celery_app: Celery | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        base = settings or settings_mod.get()
-        self.clock = clock
-        self.settings = (
-            base if redis_url is None else base.model_copy(update={"redis_url": redis_url})
-        )
+        self._configure(redis_url=redis_url, settings=settings, clock=clock)
         self.redis = redisconn.sync_client(
             self.settings.redis_url,
             master=self.settings.redis_sentinel_master,
