@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from smsqueue import constants as c
-from smsqueue.store import keys
+from smsqueue.store import keys, lua
 from smsqueue.testing.embedded import wait_for
 
 
@@ -51,3 +51,19 @@ def outcomes(cl: Any, cid: str) -> dict[str, tuple[str, int]]:
         return out
     finally:
         r.close()
+
+
+def finish_messages(raw: redis.Redis, cid: str, k: int, outcomes: dict[int, str]) -> None:
+    """Claim chunk k and finish ``outcomes`` (index -> sent, failed or unknown) through the
+    real scripts; the chunk's other messages stay claimed (sending)."""
+    claim, start, finish = (raw.register_script(s) for s in (lua.CLAIM, lua.START, lua.FINISH))
+    p = keys.KEY_PREFIX
+    claim(args=[p, cid, k, "t", 60])
+    start(args=[p, cid, k, "t", 5, ",".join(str(i) for i in outcomes)])
+    groups: list[Any] = []
+    for i, kind in outcomes.items():
+        if kind == "sent":
+            groups += [i, kind, f"s-{k}-{i}", "0.0300", 1, "", 0, "+1"]
+        else:
+            groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1"]
+    finish(args=[p, cid, k, 3600, *groups])

@@ -15,11 +15,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,7 +30,9 @@ from smsqueue.intake.producer import SmsQueue
 from smsqueue.models import WorkerInfo
 from smsqueue.operations import exits
 from smsqueue.settings import Settings
-from smsqueue.store import keys, lua, presence
+from smsqueue.store import keys, presence
+from tests.helpers_cli import Result, run_cli
+from tests.helpers_e2e import finish_messages
 
 ROOT = Path(__file__).resolve().parent.parent
 BOM = b"\xef\xbb\xbf"
@@ -49,19 +49,6 @@ MIXED_CSV = (
     + b"+1000,Dee\r\n"  # line 7: invalid number
     + b"+12125550104,Zo\xc3\xab\r\n"  # line 8: UTF-8 name
 )
-
-
-@dataclass
-class Result:
-    """What one command printed and its exit code."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        """stdout parsed as JSON."""
-        return json.loads(self.out)
 
 
 @pytest.fixture
@@ -88,12 +75,7 @@ def cli(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Callable[...
     """Run ``smsqueue ARGS...`` in-process; returns its exit code and output."""
 
     def run(*args: object) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        code = exc.value.code
-        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
+        return run_cli(capsys, *args)
 
     return run
 
@@ -834,22 +816,6 @@ def test_wait_ends_with_exit_1_when_the_campaign_is_cancelled(
     assert f"campaign {cid} cancelled: 0 sent" in out
 
 
-def finish_chunk(raw: redis.Redis, cid: str, k: int, outcomes: dict[int, str]) -> None:
-    """Claim chunk ``k`` and finish its messages (index -> sent, failed or unknown) through
-    the scripts a worker runs, as tests/test_export.py does."""
-    claim, start, finish = (raw.register_script(s) for s in (lua.CLAIM, lua.START, lua.FINISH))
-    p = keys.KEY_PREFIX
-    claim(args=[p, cid, k, "t", 60])
-    start(args=[p, cid, k, "t", 5, ",".join(str(i) for i in outcomes)])
-    groups: list[Any] = []
-    for i, kind in outcomes.items():
-        if kind == "sent":
-            groups += [i, kind, f"s-{k}-{i}", "0.0300", 1, "", 0, "+1"]
-        else:
-            groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1"]
-    finish(args=[p, cid, k, 3600, *groups])
-
-
 @pytest.mark.parametrize(
     ("outcomes", "code", "counts"),
     [
@@ -879,7 +845,7 @@ def test_wait_exit_code_says_whether_every_message_was_sent(
         first = proc.stdout.readline()
         assert first.startswith("campaign "), first
         cid = first.split()[1].rstrip(":")
-        finish_chunk(raw, cid, 0, outcomes)  # the campaign's one chunk, as a worker would
+        finish_messages(raw, cid, 0, outcomes)  # the campaign's one chunk, as a worker would
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

@@ -8,30 +8,20 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import GeneratorType
-from typing import Any
 
 import pytest
 import redis
 
 from smsqueue import constants as c
-from smsqueue.cli import main
 from smsqueue.cli.show import EXPORT_COLUMNS, iso
 from smsqueue.errors import InputError, NotFound
 from smsqueue.intake.producer import SmsQueue
 from smsqueue.settings import Settings
-from smsqueue.store import keys, lua
-
-
-@dataclass
-class Result:
-    """What one command printed and its exit code."""
-
-    code: int
-    out: str
-    err: str
+from smsqueue.store import keys
+from tests.helpers_cli import Result, run_cli
+from tests.helpers_e2e import finish_messages
 
 
 @pytest.fixture
@@ -46,12 +36,7 @@ def cli(
     monkeypatch.setenv("SMSQUEUE_LOG_LEVEL", "WARNING")
 
     def run(*args: object) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        code = exc.value.code
-        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
+        return run_cli(capsys, *args)
 
     return run
 
@@ -77,22 +62,6 @@ def numbers(n: int) -> list[str]:
     return [f"+1202555{i:04d}" for i in range(n)]
 
 
-def send_some(raw: redis.Redis, cid: str, k: int, outcomes: dict[int, str]) -> None:
-    """Claim chunk k and finish ``outcomes`` (index -> sent, failed or unknown) through the
-    real scripts; the chunk's other messages stay claimed (sending)."""
-    claim, start, finish = (raw.register_script(s) for s in (lua.CLAIM, lua.START, lua.FINISH))
-    p = keys.KEY_PREFIX
-    claim(args=[p, cid, k, "t", 60])
-    start(args=[p, cid, k, "t", 5, ",".join(str(i) for i in outcomes)])
-    groups: list[Any] = []
-    for i, kind in outcomes.items():
-        if kind == "sent":
-            groups += [i, kind, f"s-{k}-{i}", "0.0300", 1, "", 0, "+1"]
-        else:
-            groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1"]
-    finish(args=[p, cid, k, 3600, *groups])
-
-
 def commandstats(raw: redis.Redis) -> dict[str, int]:
     """Calls per command since the last CONFIG RESETSTAT."""
     info = raw.info("commandstats")
@@ -109,7 +78,7 @@ def test_export_writes_one_row_per_recipient_in_order(
     cid = queue.send_campaign(numbers(1200), text="Hi there", provider=c.WOOXY).id
     assert raw.hget(keys.k_campaign(cid), "chunks") == "3"
     outcomes = {0: "sent", 1: "failed", 2: "unknown", 99: "sent", 499: "failed"}
-    send_some(raw, cid, 1, outcomes)
+    finish_messages(raw, cid, 1, outcomes)
     queue.cancel(f"{cid}-2-7")
     created = queue.campaign(cid).created_at
 
