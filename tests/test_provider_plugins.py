@@ -496,3 +496,12 @@ def test_voip_sender_sends_a_batch_with_its_delivery_date() -> None:
     form = parse_qs(wire.last.content.decode())
     assert form["to"] == ["12025550100,12025550101"]
     assert form["delivery_date"] == ["2099-01-01 09:30"]
+
+
+def test_sendable_lists_the_providers_whose_credentials_are_set(settings: Settings) -> None:
+    """The worker CLI and the worker's presence both ask the registry which providers can send."""
+    only_voip = settings.model_copy(update={"wooxy_token": None, "voip_key": SecretStr("k"),
+                                            "voip_password": SecretStr("p")})  # fmt: skip
+    assert registry.DEFAULT.sendable(only_voip) == ["voip"]
+    none = settings.model_copy(update={"wooxy_token": None, "voip_key": None})
+    assert registry.DEFAULT.sendable(none) == []

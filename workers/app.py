@@ -14,7 +14,6 @@ from smsqueue import __version__
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.delivery import runtime
-from smsqueue.errors import ConfigError
 from smsqueue.models import WorkerInfo
 from smsqueue.operations import logs, sdnotify
 from smsqueue.operations.scheduler import Scheduler
@@ -90,14 +89,7 @@ def served_here() -> list[str]:
     chosen = os.environ.get(c.SERVES_ENV)
     if chosen is not None:
         return [name for name in chosen.split(",") if name]
-    served = []
-    for name in registry.names():
-        try:
-            registry.get(name).check_credentials(settings)
-        except ConfigError:
-            continue
-        served.append(name)
-    return served
+    return registry.sendable(settings)
 
 
 def _presence_client() -> redis.Redis:

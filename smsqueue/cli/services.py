@@ -80,22 +80,15 @@ def served_providers(settings: settings_mod.Settings, wanted: list[str] | None) 
     registered provider whose credentials are set. A worker never reads another's queues."""
     from smsqueue.providers import registry
 
-    def can_send(name: str) -> bool:
-        try:
-            registry.get(name).check_credentials(settings)
-        except ConfigError:
-            return False
-        return True
-
+    can_send = registry.sendable(settings)
     if wanted is None:
-        served = [name for name in registry.names() if can_send(name)]
-        if not served:
+        if not can_send:
             raise ConfigError("no provider's credentials are set: this worker could send nothing")
-        return served
+        return can_send
     served = [name.strip() for name in wanted if name.strip()]
     for name in served:
         registry.get(name)  # InputError naming the known providers
-        if not can_send(name):
+        if name not in can_send:
             raise ConfigError(f"--providers {name}: its credentials are not set here")
     if not served:
         fail("--providers names no provider", exits.USAGE)

@@ -13,10 +13,11 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from smsqueue.errors import InputError
+from smsqueue.errors import ConfigError, InputError
 from smsqueue.providers.plugin import Provider
 from smsqueue.providers.voip import VoipProvider
 from smsqueue.providers.wooxy import WooxyProvider
+from smsqueue.settings import Settings
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
 P = TypeVar("P", bound=Provider)
@@ -66,6 +67,17 @@ class ProviderRegistry:
         with self._lock:
             return tuple(self._by_name)
 
+    def sendable(self, settings: Settings) -> list[str]:
+        """The registered providers whose credentials are set in ``settings``, in order."""
+        found = []
+        for provider in self:
+            try:
+                provider.check_credentials(settings)
+            except ConfigError:
+                continue
+            found.append(provider.name)
+        return found
+
     def __iter__(self) -> Iterator[Provider]:
         with self._lock:
             return iter(tuple(self._by_name.values()))
@@ -104,3 +116,8 @@ def get(name: str) -> Provider:
 def names() -> tuple[str, ...]:
     """Every provider name in the process's registry."""
     return DEFAULT.names()
+
+
+def sendable(settings: Settings) -> list[str]:
+    """The providers of the process's registry that ``settings`` can send through."""
+    return DEFAULT.sendable(settings)
