@@ -20,6 +20,7 @@ import redis
 
 from smsqueue import constants as c
 from smsqueue.store import keys
+from smsqueue.store.clock import redis_now
 from smsqueue.testing.embedded import wait_for
 from smsqueue.testing.sandbox.faults import FaultPlan
 from smsqueue.testing.sandbox.state import SandboxState
@@ -166,12 +167,6 @@ def test_provider_faults_end_exactly_as_the_fault_plan_says(
 def permits(r: redis.Redis) -> dict[str, float]:
     """Wooxy permits in Redis: member -> lease expiry (Redis clock)."""
     return {m.decode(): s for m, s in r.zrange(keys.k_permits(c.WOOXY), 0, -1, withscores=True)}
-
-
-def redis_now(r: redis.Redis) -> float:
-    """The Redis server's clock, which permit leases are measured on."""
-    sec, usec = r.time()
-    return sec + usec / 1e6
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from smsqueue.intake.producer import SmsQueue
 from smsqueue.models import WorkerInfo
 from smsqueue.operations import exits, health
 from smsqueue.settings import Settings
-from smsqueue.store import keys, presence
+from smsqueue.store import clock, keys, presence
 from smsqueue.testing.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ def test_no_scheduler_and_overdue_work_fail_with_exit_1(
     redis_url: str, client: redis.Redis
 ) -> None:
     """Without a scheduler mark and with a due entry two minutes late, both checks fail."""
-    now = presence.redis_now(client)
+    now = clock.redis_now(client)
     client.zadd(keys.K_DUE, {"c1:0:0": now - 120, "c1:0:1": now + 3600})
     proc = run_health(redis_url)
     assert proc.returncode == exits.FAILED

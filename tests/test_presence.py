@@ -18,7 +18,7 @@ from smsqueue import constants as c
 from smsqueue.intake.producer import SmsQueue
 from smsqueue.models import WorkerInfo
 from smsqueue.settings import Settings
-from smsqueue.store import keys, presence
+from smsqueue.store import clock, keys, presence
 from smsqueue.testing.embedded import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def record(worker_id: str, last_seen: float) -> str:
 
 def test_live_ignores_stale_records_and_prunes_very_old_ones(client: redis.Redis) -> None:
     """live() lists only records seen within `within`, and deletes those 10x older than that."""
-    now = presence.redis_now(client)
+    now = clock.redis_now(client)
     client.hset(
         keys.K_WORKERS,
         mapping={
@@ -73,7 +73,7 @@ def test_announce_stamps_redis_time_and_forget_removes(client: redis.Redis) -> N
         id="w1", host="h", pid=2, version="0", providers=["voip"], started_at=0.0, last_seen=0.0
     )
     stored = presence.announce(client, info)
-    assert abs(stored.last_seen - presence.redis_now(client)) < 5
+    assert abs(stored.last_seen - clock.redis_now(client)) < 5
     assert presence.live(client, within=10) == [stored]
     presence.forget(client, "w1")
     assert client.hlen(keys.K_WORKERS) == 0

@@ -18,7 +18,7 @@ from smsqueue.models import WorkerInfo
 from smsqueue.operations import logs, sdnotify
 from smsqueue.operations.scheduler import Scheduler
 from smsqueue.providers import registry
-from smsqueue.store import presence, redisconn
+from smsqueue.store import clock, presence, redisconn
 from smsqueue.store.signals import make_app
 
 settings = settings_mod.get()
@@ -129,7 +129,7 @@ def _announce() -> None:
                     info = WorkerInfo(
                         id=WORKER_ID, host=socket.gethostname(), pid=os.getpid(),
                         version=__version__, providers=providers,
-                        started_at=presence.redis_now(client), last_seen=0.0,
+                        started_at=clock.redis_now(client), last_seen=0.0,
                     )  # fmt: skip
                 presence.announce(client, info)
             except redis.RedisError as exc:  # an outage: the next period tries again

@@ -16,7 +16,7 @@ from smsqueue import constants as c
 from smsqueue.operations import exits
 from smsqueue.operations.scheduler import SEEN_SECONDS
 from smsqueue.providers import registry as providers
-from smsqueue.store import keys, presence
+from smsqueue.store import clock, keys, presence
 
 DEFAULT_MAX_DUE_AGE: Final = 60.0
 # How many chunks of the pending set are looked at to find which providers have queued work.
@@ -97,9 +97,7 @@ def check_workers(client: redis.Redis, *, sample: int = PENDING_SAMPLE) -> Check
 
 def check_due(client: redis.Redis, *, max_age: float = DEFAULT_MAX_DUE_AGE) -> Check:
     """The oldest due entry whose time has come waits less than ``max_age`` seconds."""
-    oldest = client.zrange(keys.K_DUE, 0, 0, withscores=True)
-    now = presence.redis_now(client)
-    age = max(0.0, now - float(oldest[0][1])) if oldest else 0.0
+    age = clock.oldest_due_age(client)
     if age > max_age:
         return Check(
             name="due",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from typing import Final, TypeAlias, cast
+from typing import Final, TypeAlias
 
 import redis
 from prometheus_client import start_http_server
@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from smsqueue import __version__
 from smsqueue import constants as c
 from smsqueue.providers import registry as providers
-from smsqueue.store import keys, permits, presence, redisconn
+from smsqueue.store import clock, keys, permits, presence, redisconn
 from smsqueue.store.histograms import BUCKETS, HISTOGRAMS, le
 
 OUTCOMES: Final = ("sent", "failed", "unknown")
@@ -194,15 +194,11 @@ def waiting(r: redis.Redis) -> Iterator[Family]:
         f"sets; 0 when the {SCAN_LIMIT}-member bound cut them.",
         value=float(complete),
     )
-    first = cast("list[tuple[str, float]]", r.zrange(keys.K_DUE, 0, 0, withscores=True))
-    oldest = [float(score) for _, score in first]
-    seconds, micros = r.time()
-    now = seconds + micros / 1e6
     yield GaugeMetricFamily(
         "smsqueue_due_oldest_age_seconds",
         "How long the earliest retry or scheduled send has been due, by Redis's clock; 0 when "
         "nothing is overdue. Growing means no scheduler pass is moving due work.",
-        value=max(0.0, now - oldest[0]) if oldest else 0.0,
+        value=clock.oldest_due_age(r),
     )
 
 

@@ -25,7 +25,7 @@ from celery import Celery
 from smsqueue import constants as c
 from smsqueue.operations import sdnotify
 from smsqueue.settings import Settings
-from smsqueue.store import keys, lua, reconnect, redisconn
+from smsqueue.store import clock, keys, lua, reconnect, redisconn
 from smsqueue.store.signals import publish_chunk, queue_for
 
 # How long one pass counts as "a scheduler is running" (smsqueue health, the worker's
@@ -88,9 +88,7 @@ class Scheduler:
 
     def overdue(self, *, by: float = 30.0) -> bool:
         """Whether some due work has waited more than ``by`` seconds past its time."""
-        t = self.redis.time()
-        now = float(t[0]) + float(t[1]) / 1e6
-        return bool(self.redis.zrangebyscore(keys.K_DUE, "-inf", now - by, start=0, num=1))
+        return clock.oldest_due_age(self.redis) >= by
 
     def _queue(self, cid: str) -> str:
         queue = self._queues.get(cid)

@@ -16,16 +16,11 @@ import redis
 
 from smsqueue.models import WorkerInfo
 from smsqueue.store import keys
+from smsqueue.store.clock import redis_now
 
 # Records unseen for this many ``within`` periods are deleted by readers: a worker killed
 # without its shutdown hook leaves one behind, and nothing else would ever remove it.
 PRUNE_FACTOR = 10
-
-
-def redis_now(client: redis.Redis) -> float:
-    """Redis's clock, in Unix seconds."""
-    seconds, micros = client.time()
-    return seconds + micros / 1_000_000
 
 
 def announce(client: redis.Redis, info: WorkerInfo) -> WorkerInfo:
