@@ -29,7 +29,6 @@ from smsqueue.delivery.channels import Channel, close_channels, open_channels
 from smsqueue.delivery.chunk import Campaign, ChunkReport, ChunkSender, Shared
 from smsqueue.delivery.ledger import Ledger
 from smsqueue.delivery.outcomes import RetryPolicy
-from smsqueue.errors import ConfigError
 from smsqueue.providers import registry
 from smsqueue.providers.registry import ProviderRegistry
 from smsqueue.settings import Settings
@@ -43,6 +42,8 @@ log = structlog.get_logger("smsqueue.delivery")
 # ChunkReport.refused when the chunk's provider is not one this worker can send for
 # (the claim's own refusals are -1 to -3).
 REFUSED_NOT_SERVED: Final = -5
+# ChunkReport.refused when the campaign is gone: CLAIM's own "not active" code.
+REFUSED_GONE: Final = -1
 
 # Publishes a chunk signal: (cid, k, queue). Injected so the engine needs no Celery.
 Publish = Callable[[str, int, str], Awaitable[None]]
@@ -160,12 +161,15 @@ class Engine:
         s = self.settings
         self.fault("after_receive")
         report = ChunkReport()
-        provider = await self.redis.hget(keys.k_campaign(cid), "provider")
-        if provider is not None and not self.serves(str(provider)):
-            # Checked before the claim: a worker that cannot send for a provider never
-            # holds its messages (they stay queued for a worker that can).
+        # Read once per process (cached): its provider is checked before the claim, so a
+        # worker that cannot send for a provider never holds its messages.
+        camp = await self._campaign(cid)
+        if camp is None:  # gone (its retention ended): nothing to claim, as CLAIM would say
+            report.refused = REFUSED_GONE
+            return report
+        if not self.serves(camp.provider):
             log.warning("not claimed: this worker does not serve the provider",
-                        campaign_id=cid, provider=provider)  # fmt: skip
+                        campaign_id=cid, provider=camp.provider)  # fmt: skip
             report.refused = REFUSED_NOT_SERVED
             return report
         got = await self._claim_script(args=[keys.KEY_PREFIX, cid, k, owner, s.lease_seconds])
@@ -179,9 +183,7 @@ class Engine:
         structlog.contextvars.bind_contextvars(campaign_id=cid)
         heartbeat = asyncio.create_task(self._heartbeat(f"{cid}:{k}", owner))
         try:
-            camp = await self._campaign(cid)
-            # Checked before anything is in flight: the release puts the claim back to queued.
-            channel = self._channel(camp.provider)
+            channel = self._channels[camp.provider]  # serves() said it can send
             rows = json.loads(await self.redis.get(keys.k_rows(cid, k)) or "[]")
             ledger = Ledger(
                 mark_in_flight_script=self._mark_in_flight_script,
@@ -247,19 +249,12 @@ class Engine:
         """The providers this worker can send for."""
         return [name for name in self._channels if self.serves(name)]
 
-    def _channel(self, provider: str) -> Channel:
-        """The provider's channel, or ConfigError when this worker cannot send for it."""
-        channel = self._channels.get(provider)
-        if channel is None:
-            raise ConfigError(f"no provider {provider!r} is registered in this worker")
-        if channel.sender is None:
-            raise ConfigError(f"{provider}: its credentials are not set in this worker")
-        return channel
-
-    async def _campaign(self, cid: str) -> Campaign:
+    async def _campaign(self, cid: str) -> Campaign | None:
         found = self._campaigns.get(cid)
         if found is None:
             meta: dict[str, str] = await self.redis.hgetall(keys.k_campaign(cid))  # type: ignore[assignment]
+            if "provider" not in meta:
+                return None
             found = Campaign(
                 provider=meta["provider"],
                 template=Template(meta.get("template", "")),
