@@ -9,6 +9,7 @@ import threading
 
 import redis
 from celery import signals
+from kombu import Queue
 
 from smsqueue import __version__
 from smsqueue import constants as c
@@ -90,6 +91,11 @@ def served_here() -> list[str]:
     if chosen is not None:
         return [name for name in chosen.split(",") if name]
     return registry.sendable(settings)
+
+
+# What `celery -A workers worker` reads when no -Q is given: the lanes of the providers
+# this process can send (`smsqueue worker` passes its own --queues, chosen the same way).
+app.conf.task_queues = [Queue(name) for name in c.worker_queues(served_here())]
 
 
 def _presence_client() -> redis.Redis:
