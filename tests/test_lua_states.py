@@ -214,6 +214,16 @@ def test_finish_sent_writes_the_result_records(
     assert client.hget(keys.k_stats(c.WOOXY), "sent") == "1"
 
 
+def test_finish_sent_adds_each_cost_to_the_provider_running_total(
+    client: redis.Redis, scripts: Scripts, cid: str
+) -> None:
+    """FINISH adds every sent message's cost to the provider's total (smsqueue_cost_total)."""
+    scripts.claim(cid, "A")
+    scripts.start(cid, "A", [0, 1])
+    assert scripts.finish(cid, sent(0, "sms-a", cost="0.0200"), sent(1, "sms-b", cost="0.05")) == 2
+    assert float(client.hget(keys.k_stats(c.WOOXY), "cost") or 0) == pytest.approx(0.07)
+
+
 def test_finish_ignores_a_message_not_in_flight(
     client: redis.Redis, scripts: Scripts, cid: str
 ) -> None:

@@ -231,3 +231,12 @@ def test_retries_are_their_own_counter_beside_the_outcomes(redis_url: str) -> No
     assert scrape["smsqueue_messages_total", (("outcome", "sent"), ("provider", c.VOIP))] == 4.0
     outcomes = {dict(k[1]).get("outcome") for k in scrape if k[0] == "smsqueue_messages_total"}
     assert outcomes == {"sent", "failed", "unknown"}
+
+
+def test_cost_is_a_counter_per_provider(redis_url: str) -> None:
+    """The stats hash's running 'cost' is smsqueue_cost_total by provider; none sent reads 0."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r.hset(keys.k_stats(c.WOOXY), mapping={"sent": 2, "cost": "0.07"})
+    scrape = _scrape(r)
+    assert scrape["smsqueue_cost_total", (("provider", c.WOOXY),)] == pytest.approx(0.07)
+    assert scrape["smsqueue_cost_total", (("provider", c.VOIP),)] == 0.0

@@ -100,6 +100,11 @@ class RedisCollector(Collector):
             "Provider answers that put a message back to wait for a retry (429, 5xx, timeouts).",
             labels=["provider"],
         )
+        cost = CounterMetricFamily(
+            "smsqueue_cost",
+            "What the sent messages cost, per provider, in the provider's currency.",
+            labels=["provider"],
+        )
         paused = GaugeMetricFamily(
             "smsqueue_provider_paused", "1 while an account error pauses the provider.",
             labels=["provider"],
@@ -109,9 +114,11 @@ class RedisCollector(Collector):
             for outcome in OUTCOMES:
                 sent.add_metric([provider, outcome], float(stats.get(outcome, 0)))
             retries.add_metric([provider], float(stats.get("retried", 0)))
+            cost.add_metric([provider], float(stats.get("cost", 0)))
             paused.add_metric([provider], float(r.exists(keys.k_circuit(provider))))
         yield sent
         yield retries
+        yield cost
         yield paused
         held = GaugeMetricFamily(
             "smsqueue_permits_in_use", "Concurrency permits held now.", labels=["provider"]

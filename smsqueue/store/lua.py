@@ -334,6 +334,8 @@ for j = 5, #ARGV, 8 do
       redis.call('EXPIRE', mk, ttl)
       redis.call('DEL', key_circuit(provider))
       redis.call('HINCRBY', key_stats(provider), 'sent', 1)
+      -- The running cost by provider, in the provider's currency (the exporter's cost counter).
+      if cost ~= '' then redis.call('HINCRBYFLOAT', key_stats(provider), 'cost', cost) end
     elseif kind == OUTCOME_FAILED or kind == OUTCOME_UNKNOWN then
       set_state(cid, k, i, kind == OUTCOME_FAILED and ST_FAILED or ST_UNKNOWN)
       redis.call('HSET', mk, 'error', err, 'at', tostring(t))
