@@ -89,6 +89,10 @@ DEFAULT_LEASE_SECONDS: Final = 60.0
 # (the cap runs short by them); a live holder's heartbeat renews its permits every
 # third of it, so a request slower than the lease still keeps its permit.
 DEFAULT_PERMIT_SECONDS: Final = 5.0
+# With SMSQUEUE_DURABLE_MARKS, how long a request waits for its in-flight mark to
+# reach the disk (WAITAOF). An fsync takes milliseconds; one that takes longer than
+# this means a stalled disk, and the request does not leave (its messages retry).
+DEFAULT_DURABLE_TIMEOUT_MS: Final = 1000
 # Shortest permit lease the settings take: its heartbeat, a third of it, must not
 # hammer Redis, and one beat must fit a Redis round trip on a loaded host.
 MIN_PERMIT_SECONDS: Final = 1.0

@@ -97,6 +97,19 @@ class Settings(BaseSettings):
         description="Wooxy permit lease, s (at least 1): a live worker renews its permits"
         " every third of it; a killed worker's permits come back after it.",
     )
+    durable_marks: bool = Field(
+        False,
+        description="Before each request leaves, wait until its in-flight mark is on Redis's"
+        " disk (WAITAOF; Redis 7.2+ or Valkey, appendonly yes): a host crash can then never"
+        " cause a resend.",
+    )
+    durable_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="With durable_marks: also wait until the mark is in this many replicas'"
+        " append-only files (a failover then keeps it too).",
+    )
     slice_seconds: float = Field(c.DEFAULT_SLICE_SECONDS, gt=0, description="Work per task, s.")
     max_attempts: int = Field(
         c.DEFAULT_MAX_ATTEMPTS, ge=1, le=250, description="Requests per message."
@@ -225,6 +238,8 @@ class Settings(BaseSettings):
                 f"visibility_timeout ({self.visibility_timeout}) must exceed slice + connect "
                 f"+ write + read timeouts + lease seconds ({longest})"
             )
+        if self.durable_replicas and not self.durable_marks:
+            raise ValueError("durable_replicas needs durable_marks")
         if self.retry_cap < self.retry_base:
             raise ValueError("retry_cap must not be below retry_base")
         return self

@@ -178,23 +178,30 @@ class ChunkSender:
             if ch.capped:
                 shared.metrics.observe("permit_wait_seconds", ch.name, time.perf_counter() - waited)
             try:
-                attempts = await self.ledger.mark_in_flight(batch)
-                if attempts is None:
+                started = await self.ledger.mark_in_flight(batch)
+                if started is None:
                     self.stopped = True
                     return
+                attempts = started.attempts
                 live = [i for i in batch if i in attempts]
                 if not live:
                     return
                 numbers = tuple(self.rows[i][0] for i in live)
                 t0 = time.perf_counter()
-                if ch.permits.usable(permit):
-                    outcomes = await self._request(numbers, self._text(live[0]))
-                else:
+                held = None
+                if not ch.permits.usable(permit):
                     # The permit's lease lapsed on the way here (Redis out of reach, or this
                     # loop stalled, for a whole lease): its slot may be another process's by
                     # now, so nothing is sent and the messages go again later.
-                    lapsed = ConnectFailed("permit lease lapsed before sending", provider=ch.name)
-                    outcomes = dict.fromkeys(numbers, lapsed)
+                    held = ConnectFailed("permit lease lapsed before sending", provider=ch.name)
+                elif not started.durable:
+                    # The in-flight mark did not reach the disk in time: sending now would
+                    # let a host crash bring the messages back as never sent.
+                    held = ConnectFailed("in-flight mark not on disk in time", provider=ch.name)
+                if held is None:
+                    outcomes = await self._request(numbers, self._text(live[0]))
+                else:
+                    outcomes = dict.fromkeys(numbers, held)
                 latency = time.perf_counter() - t0
             finally:
                 await ch.permits.release(permit)

@@ -29,6 +29,7 @@ from smsqueue.delivery.channels import Channel, close_channels, open_channels
 from smsqueue.delivery.chunk import Campaign, ChunkReport, ChunkSender, Shared
 from smsqueue.delivery.ledger import Ledger
 from smsqueue.delivery.outcomes import RetryPolicy
+from smsqueue.errors import ConfigError
 from smsqueue.providers import registry
 from smsqueue.providers.registry import ProviderRegistry
 from smsqueue.settings import Settings
@@ -49,6 +50,17 @@ REFUSED_GONE: Final = -1
 Publish = Callable[[str, int, str], Awaitable[None]]
 
 __all__ = ["ChunkReport", "Engine", "Publish"]
+
+
+async def check_on_disk(client: aioredis.Redis) -> None:
+    """A ConfigError unless this Redis can say when writes are on disk (durable marks)."""
+    try:
+        await client.execute_command("WAITAOF", 1, 0, 100)  # type: ignore[no-untyped-call]
+    except aioredis.ResponseError as exc:
+        raise ConfigError(
+            "SMSQUEUE_DURABLE_MARKS needs Redis 7.2+ or Valkey with appendonly yes "
+            f"(WAITAOF answered: {exc})"
+        ) from exc
 
 
 class Engine:
@@ -126,6 +138,8 @@ class Engine:
             max_connections=conc + 2,
         )
         try:
+            if settings.durable_marks:
+                await check_on_disk(client)
             channels = await open_channels(
                 settings,
                 providers=registry.DEFAULT if providers is None else providers,
@@ -189,6 +203,7 @@ class Engine:
                 mark_in_flight_script=self._mark_in_flight_script,
                 record_outcomes_script=self._record_outcomes_script,
                 durably=self.durably,
+                on_disk=self.on_disk if s.durable_marks else None,
                 cid=cid,
                 k=k,
                 owner=owner,
@@ -223,6 +238,16 @@ class Engine:
         return await reconnect.while_unreachable(
             lambda: script(args=args), within=self.settings.lease_seconds
         )
+
+    async def on_disk(self, script: Any, args: list[Any]) -> tuple[Any, bool]:
+        """Run a script and WAITAOF in one round trip on one connection (WAITAOF waits for
+        its own connection's writes): the result, and whether the writes are on disk."""
+        s = self.settings
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await script(args=args, client=pipe)
+            pipe.execute_command("WAITAOF", 1, s.durable_replicas, c.DEFAULT_DURABLE_TIMEOUT_MS)
+            res, (local, replicas) = await pipe.execute()
+        return res, int(local) >= 1 and int(replicas) >= s.durable_replicas
 
     def fault(self, point: str) -> None:
         """A crash window for tests (smsqueue.delivery.faultpoints); nothing unless armed."""

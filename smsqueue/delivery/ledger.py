@@ -4,6 +4,10 @@
 re-queues the messages, after it they are 'unknown', never resent on a guess.
 ``record_outcomes`` (FINISH) keeps the answer once it is known, riding out a
 Redis restart for up to a lease.
+
+With durable marks (SMSQUEUE_DURABLE_MARKS) START goes with a WAITAOF on the
+same connection, in one round trip: a request leaves only once its mark is on
+Redis's disk, so a host crash cannot bring a sent message back as claimed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,17 @@ from smsqueue.store import keys
 Script = Callable[..., Awaitable[Any]]
 # Runs a script, retrying while Redis is unreachable (Engine.durably).
 Durably = Callable[[Script, list[Any]], Awaitable[Any]]
+# Runs a script and waits until its writes are on disk: (its result, whether they are).
+OnDisk = Callable[[Script, list[Any]], Awaitable[tuple[Any, bool]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What START did: the attempt number of each message now in flight, and whether
+    that mark is on disk (always True without durable marks)."""
+
+    attempts: dict[int, int]
+    durable: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +66,7 @@ class Ledger:
         mark_in_flight_script: Script,
         record_outcomes_script: Script,
         durably: Durably,
+        on_disk: OnDisk | None = None,
         cid: str,
         k: int,
         owner: str,
@@ -66,27 +82,31 @@ class Ledger:
         self._mark_in_flight_script = mark_in_flight_script
         self._record_outcomes_script = record_outcomes_script
         self._durably = durably
+        self._on_disk = on_disk
         self.cid, self.k, self.owner = cid, k, owner
         self._probe_seconds = probe_seconds
         self._retention_seconds = retention_seconds
 
-    async def mark_in_flight(self, indices: Sequence[int]) -> dict[int, int] | None:
-        """The attempt number of each message now in flight (those still claimed by us).
+    async def mark_in_flight(self, indices: Sequence[int]) -> Started | None:
+        """The messages now in flight (those still claimed by us), with their attempts.
 
         None when the chunk must stop: the lease was lost, the campaign is no longer
         active or its provider is paused (and this is not the probe's turn).
         """
-        res = await self._mark_in_flight_script(
-            args=[keys.KEY_PREFIX, self.cid, self.k, self.owner, self._probe_seconds,
-                  ",".join(map(str, indices))]
-        )  # fmt: skip
+        args = [keys.KEY_PREFIX, self.cid, self.k, self.owner, self._probe_seconds,
+                ",".join(map(str, indices))]  # fmt: skip
+        durable = True
+        if self._on_disk is None:
+            res = await self._mark_in_flight_script(args=args)
+        else:
+            res, durable = await self._on_disk(self._mark_in_flight_script, args)
         if int(res[0]) != 1:
             return None
-        started: dict[int, int] = {}
+        attempts: dict[int, int] = {}
         for item in str(res[1]).split(",") if res[1] else []:
             i, n = item.split(":")
-            started[int(i)] = int(n)
-        return started
+            attempts[int(i)] = int(n)
+        return Started(attempts, durable)
 
     async def record_outcomes(self, records: Sequence[Record]) -> None:
         """FINISH for ``records``: kept through a Redis restart rather than left to turn unknown."""
