@@ -53,6 +53,12 @@ DEFAULT_KEEPALIVE_EXPIRY: Final = 4.0
 DEFAULT_METRICS_PORT: Final = 9808
 # Workers add their histograms to Redis this often.
 METRICS_FLUSH_SECONDS: Final = 5.0
+# While it sends bulk chunks, a worker looks this often for single sends waiting in
+# its priority queues; when one waits, one bulk chunk ends its slice early so that a
+# Celery thread frees for it, at most once per GIVE_WAY_COOLDOWN_SECONDS (the time the
+# freed thread needs to take the single send), so a backlog does not churn.
+PRIORITY_WATCH_SECONDS: Final = 0.02
+GIVE_WAY_COOLDOWN_SECONDS: Final = 0.5
 
 # --- crash windows (tests only) -------------------------------------------
 
@@ -134,6 +140,12 @@ TASK_SEND_CHUNK: Final = "smsqueue.send_chunk"
 TASK_TICK: Final = "smsqueue.tick"  # one scheduler pass, when Celery beat drives it
 # Tasks that belong to no provider (the beat-driven tick): every worker reads it.
 QUEUE_CONTROL: Final = "smsq.control"
+
+
+# A campaign's lane: single sends go on the priority lane, campaigns on bulk. A worker
+# reads priority queues first and serves their sends first (send slots, permits).
+LANE_PRIORITY: Final = "priority"
+LANE_BULK: Final = "bulk"
 
 
 def priority_queue(provider: str) -> str:

@@ -179,6 +179,28 @@ def test_release_frees_a_slot_for_a_waiter(kit: Kit) -> None:
     run(main())
 
 
+def test_a_freed_permit_goes_to_an_urgent_waiter_before_earlier_ones(kit: Kit) -> None:
+    """The priority lane's send waits behind no bulk send: an urgent waiter is served first."""
+
+    async def main() -> None:
+        async with kit() as make:
+            limiter = await make(cap=1)
+            first = await limiter.acquire()
+            assert first is not None
+            bulk = asyncio.ensure_future(limiter.acquire())
+            await asyncio.sleep(0.01)  # the bulk send queues first
+            urgent = asyncio.ensure_future(limiter.acquire(urgent=True))
+            await asyncio.sleep(0.01)
+            await limiter.release(first)
+            got = await urgent
+            assert got is not None
+            assert not bulk.done()
+            await limiter.release(got)
+            assert await bulk is not None
+
+    run(main())
+
+
 def test_double_release_after_the_permit_went_to_a_waiter_is_harmless(kit: Kit) -> None:
     """A holder releasing twice, after its slot passed to a waiter, does not free the waiter's."""
 

@@ -21,6 +21,7 @@ import structlog
 from smsqueue.delivery.channels import Channel
 from smsqueue.delivery.ledger import Ledger, Record
 from smsqueue.delivery.outcomes import RetryPolicy, decide
+from smsqueue.delivery.slots import Slots
 from smsqueue.errors import ConfigError, ConnectFailed, MalformedResponse, ProviderError
 from smsqueue.providers.base import Accepted, Outcome
 from smsqueue.providers.plugin import Batch, Sender
@@ -55,18 +56,22 @@ class Campaign:
     queue: str
     created_at: float
     deliver_at: float | None  # the provider keeps the delivery time (Provider.schedules_delivery)
+    urgent: bool = False  # the priority lane: served first by send slots and permits
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Shared:
     """What every chunk in one worker process shares."""
 
-    send_slots: asyncio.Semaphore  # requests this process has going at once
+    send_slots: Slots  # requests this process has going at once
     max_lanes: int  # lanes per chunk, before the provider's own cap
     policy: RetryPolicy
     rng: random.Random
     metrics: Histograms
     fault: Callable[[str], None]  # a crash window for tests (Engine.fault)
+    # Asked by bulk chunks before each request: True once when a single send waits for a
+    # Celery thread here, so this chunk ends its slice and frees its thread (Engine).
+    give_way: Callable[[], bool] = lambda: False
 
     def __post_init__(self) -> None:
         if self.max_lanes < 1:
@@ -159,6 +164,8 @@ class ChunkSender:
             raise errors[0]
 
     def _over(self) -> bool:
+        if not self.stopped and not self.camp.urgent and self.shared.give_way():
+            self.stopped = True  # the rest goes back to the queue at release
         return self.stopped or time.monotonic() > self.deadline
 
     def _text(self, i: int) -> str:
@@ -167,12 +174,13 @@ class ChunkSender:
     async def _send(self, batch: list[int]) -> None:
         """One request for ``batch``: permit, START, request, permit back, FINISH."""
         ch, shared = self.channel, self.shared
-        async with shared.send_slots:
+        urgent = self.camp.urgent
+        async with shared.send_slots.hold(urgent=urgent):
             if self._over():
                 return
             waited = time.perf_counter()
             await ch.rate.acquire()
-            permit = await ch.permits.acquire(deadline=self.deadline)
+            permit = await ch.permits.acquire(deadline=self.deadline, urgent=urgent)
             if permit is None:
                 return
             if ch.capped:

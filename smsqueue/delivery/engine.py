@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import random
 import socket
@@ -29,6 +30,7 @@ from smsqueue.delivery.channels import Channel, close_channels, open_channels
 from smsqueue.delivery.chunk import Campaign, ChunkReport, ChunkSender, Shared
 from smsqueue.delivery.ledger import Ledger
 from smsqueue.delivery.outcomes import RetryPolicy
+from smsqueue.delivery.slots import Slots
 from smsqueue.errors import ConfigError
 from smsqueue.providers import registry
 from smsqueue.providers.registry import ProviderRegistry
@@ -83,7 +85,7 @@ class Engine:
         self._publish = publish
         self.metrics = Histograms()
         self._shared = Shared(
-            send_slots=asyncio.Semaphore(settings.send_concurrency),
+            send_slots=Slots(size=settings.send_concurrency),
             max_lanes=settings.send_concurrency,
             policy=RetryPolicy(
                 max_attempts=settings.max_attempts,
@@ -95,6 +97,7 @@ class Engine:
             rng=rng or random.Random(),
             metrics=self.metrics,
             fault=self.fault,
+            give_way=self._give_way,
         )
         self._owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._calls = itertools.count()
@@ -105,11 +108,41 @@ class Engine:
         self._release_script = client.register_script(lua.RELEASE)
         self._renew_script = client.register_script(lua.RENEW)
         self._flusher: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._bulk_chunks = 0  # bulk chunks being sent in this process now
+        self._way_asked = False  # a single send waits: the next bulk chunk to look gives way
+        self._way_given_at = -math.inf  # time.monotonic() when a bulk chunk last gave way
 
     def start(self) -> None:
         """Start background work (the metrics flush); call inside the engine's loop."""
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_metrics())
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch_priority())
+
+    async def _watch_priority(self) -> None:
+        """Ask one bulk chunk to give way while a single send waits for a Celery thread."""
+        while True:
+            await asyncio.sleep(c.PRIORITY_WATCH_SECONDS)
+            cooling = time.monotonic() - self._way_given_at < c.GIVE_WAY_COOLDOWN_SECONDS
+            if not self._bulk_chunks or self._way_asked or cooling:
+                continue
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for provider in self.providers:
+                        pipe.llen(c.priority_queue(provider))
+                    waiting = sum(await pipe.execute())
+            except aioredis.RedisError:
+                continue  # the chunks' own Redis calls will say more; look again later
+            self._way_asked = waiting > 0
+
+    def _give_way(self) -> bool:
+        """Whether the bulk chunk asking should end its slice now (one chunk per ask)."""
+        if not self._way_asked:
+            return False
+        self._way_asked = False
+        self._way_given_at = time.monotonic()
+        return True
 
     async def _flush_metrics(self) -> None:
         while True:
@@ -159,8 +192,9 @@ class Engine:
 
     async def aclose(self) -> None:
         """Flush metrics, close the providers' channels and the Redis connections."""
-        if self._flusher is not None:
-            self._flusher.cancel()
+        for task in (self._flusher, self._watcher):
+            if task is not None:
+                task.cancel()
         with contextlib.suppress(aioredis.RedisError):
             await self.metrics.flush(self.redis)
         await close_channels(self._channels)
@@ -196,6 +230,7 @@ class Engine:
         report.claimed = len(indices)
         structlog.contextvars.bind_contextvars(campaign_id=cid)
         heartbeat = asyncio.create_task(self._heartbeat(f"{cid}:{k}", owner))
+        self._bulk_chunks += not camp.urgent
         try:
             channel = self._channels[camp.provider]  # serves() said it can send
             rows = json.loads(await self.redis.get(keys.k_rows(cid, k)) or "[]")
@@ -221,6 +256,7 @@ class Engine:
             )
             await chunk.run(indices, tried=tried)
         finally:
+            self._bulk_chunks -= not camp.urgent
             heartbeat.cancel()
             left = await self.durably(self._release_script, [keys.KEY_PREFIX, cid, k, owner])
             report.left = int(left)
@@ -285,13 +321,14 @@ class Engine:
                 template=Template(meta.get("template", "")),
                 sender=meta.get("sender") or None,
                 tags=tuple(json.loads(meta.get("tags") or "[]")),
-                queue=queue_for(meta["provider"], meta.get("lane") or "bulk"),
+                queue=queue_for(meta["provider"], meta.get("lane") or c.LANE_BULK),
                 # A message's age (max_age) counts from when it became due, not from when
                 # it was scheduled: a send set for tomorrow must not fail its first retry.
                 created_at=max(
                     float(meta.get("created_at") or time.time()), float(meta.get("send_at") or 0)
                 ),
                 deliver_at=float(meta["deliver_at"]) if meta.get("deliver_at") else None,
+                urgent=meta.get("lane") == c.LANE_PRIORITY,
             )
             if len(self._campaigns) > 1000:
                 self._campaigns.clear()

@@ -43,6 +43,7 @@ from typing import Any, Final, Protocol
 import redis.asyncio as aioredis
 import structlog
 
+from smsqueue.delivery.slots import Slots
 from smsqueue.store import keys, lua, permits, reconnect
 
 log = structlog.get_logger("smsqueue.delivery")
@@ -62,8 +63,9 @@ class ConcurrencyLimiter(Protocol):
 
     cap: int
 
-    async def acquire(self, *, deadline: float | None = None) -> str | None:
-        """Wait for a permit; None if ``deadline`` (time.monotonic) passed first."""
+    async def acquire(self, *, deadline: float | None = None, urgent: bool = False) -> str | None:
+        """Wait for a permit; None if ``deadline`` (time.monotonic) passed first. An
+        ``urgent`` waiter (the priority lane) is served before the others here."""
 
     async def release(self, permit: str) -> None:
         """Give a permit back (a permit that already expired is ignored)."""
@@ -124,7 +126,11 @@ class RedisLeaseLimiter:
         self._release = client.register_script(lua.PERMIT_RELEASE)
         self._renew = client.register_script(lua.PERMIT_RENEW)
         self._count_held = client.register_script(permits.HELD)
-        self._waiters: collections.deque[asyncio.Future[str]] = collections.deque()
+        # Sends waiting here for a permit: urgent ones (the priority lane) first.
+        self._waiters: dict[bool, collections.deque[asyncio.Future[str]]] = {
+            True: collections.deque(),
+            False: collections.deque(),
+        }
         # Permit given out here -> (its member in Redis, hand-offs so far). A hand-off gives
         # the next send a new id, so a stray second release by the last holder changes nothing.
         self._held: dict[str, tuple[str, int]] = {}
@@ -135,14 +141,14 @@ class RedisLeaseLimiter:
         self._heartbeat: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
-    async def acquire(self, *, deadline: float | None = None) -> str | None:
-        if not self._waiters:  # nobody queued here: try Redis directly
+    async def acquire(self, *, deadline: float | None = None, urgent: bool = False) -> str | None:
+        if not any(self._waiters.values()):  # nobody queued here: try Redis directly
             permit = next(self._ids)
             sent = time.monotonic()
             if await self._acquire(keys=[self._key], args=[self.cap, self._lease, permit]):
                 return self._took(permit, sent)
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        self._waiters[urgent].append(waiter)
         if self._fetcher is None or self._fetcher.done():
             self._fetcher = asyncio.create_task(self._fetch())
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -158,7 +164,7 @@ class RedisLeaseLimiter:
             return waiter.result()
         waiter.cancel()
         with contextlib.suppress(ValueError):
-            self._waiters.remove(waiter)
+            self._waiters[urgent].remove(waiter)
         return None
 
     async def release(self, permit: str) -> None:
@@ -219,15 +225,17 @@ class RedisLeaseLimiter:
         return self._until.get(member, -math.inf) - time.monotonic()
 
     def _next_waiter(self) -> asyncio.Future[str] | None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                return waiter
+        for urgent in (True, False):
+            queue = self._waiters[urgent]
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    return waiter
         return None
 
     async def _fetch(self) -> None:
         """Take permits from Redis for the sends waiting here, until none waits."""
-        while any(not w.done() for w in self._waiters):
+        while any(not w.done() for queue in self._waiters.values() for w in queue):
             try:
                 # While Redis restarts the waiters keep waiting (up to their deadlines).
                 await reconnect.while_unreachable(
@@ -302,20 +310,20 @@ class RedisLeaseLimiter:
 
 
 class MemoryLimiter:
-    """The same contract for one process: an asyncio semaphore with permit ids."""
+    """The same contract for one process: send slots with permit ids."""
 
     def __init__(self, *, cap: int) -> None:
         if cap < 1:
             raise ValueError("cap must be at least 1")
         self.cap = cap
-        self._sem = asyncio.Semaphore(cap)
+        self._slots = Slots(size=cap)
         self._held: set[str] = set()
         self._ids = (str(n) for n in itertools.count())
 
-    async def acquire(self, *, deadline: float | None = None) -> str | None:
+    async def acquire(self, *, deadline: float | None = None, urgent: bool = False) -> str | None:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            await asyncio.wait_for(self._sem.acquire(), timeout)
+            await asyncio.wait_for(self._slots.acquire(urgent=urgent), timeout)
         except TimeoutError:
             return None
         permit = next(self._ids)
@@ -325,7 +333,7 @@ class MemoryLimiter:
     async def release(self, permit: str) -> None:
         if permit in self._held:
             self._held.discard(permit)
-            self._sem.release()
+            self._slots.release()
 
     def usable(self, permit: str) -> bool:
         return permit in self._held
@@ -342,7 +350,7 @@ class NoLimit:
 
     cap = 0
 
-    async def acquire(self, *, deadline: float | None = None) -> str | None:
+    async def acquire(self, *, deadline: float | None = None, urgent: bool = False) -> str | None:
         return ""
 
     async def release(self, permit: str) -> None:

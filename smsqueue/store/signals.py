@@ -64,7 +64,7 @@ def queue_for(provider: str, lane: str) -> str:
 
     Derived from the campaign's provider and lane each time (never a stored queue name),
     so a renamed layout cannot strand old work in a queue nobody reads."""
-    return c.priority_queue(provider) if lane == "priority" else c.bulk_queue(provider)
+    return c.priority_queue(provider) if lane == c.LANE_PRIORITY else c.bulk_queue(provider)
 
 
 def publish_chunk(app: Celery, cid: str, k: int, *, queue: str) -> None:
