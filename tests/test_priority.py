@@ -80,7 +80,9 @@ def test_a_bulk_chunk_gives_way_when_a_single_send_waits_for_a_thread(
         engine = await w.engine()
         try:
             chunk = asyncio.create_task(engine.process_chunk(receipt.id, 0))
-            while not w.accepted():
+            for _ in range(6000):  # until the first request reached the sandbox
+                if w.accepted():
+                    break
                 await asyncio.sleep(0.01)
             # A single send's signal waits in the priority queue (no thread took it yet).
             r.lpush(c.priority_queue(c.WOOXY), "signal")
