@@ -2,12 +2,15 @@
 
 ``from smsqueue import SmsQueue`` is the producer API (``AsyncSmsQueue`` its asyncio
 twin). They are loaded on first use, so the sandbox and the provider clients import
-without Celery.
+without Celery. The producer's own refusals, ``InvalidRef`` and ``CampaignKeyConflict``,
+are ``smsqueue.errors.InputError``s, exported here too.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from smsqueue.errors import CampaignKeyConflict, InvalidRef
 
 __version__ = "0.1.0"
 
@@ -15,7 +18,7 @@ if TYPE_CHECKING:
     from smsqueue.intake.aio import AsyncSmsQueue
     from smsqueue.intake.producer import SmsQueue
 
-__all__ = ["AsyncSmsQueue", "SmsQueue", "__version__"]
+__all__ = ["AsyncSmsQueue", "CampaignKeyConflict", "InvalidRef", "SmsQueue", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -124,6 +124,10 @@ DEFAULT_RETENTION_SECONDS: Final = 7 * 24 * 3600
 DEFAULT_VISIBILITY_TIMEOUT: Final = 3600
 # Longest text, in SMS parts, a message may have.
 DEFAULT_MAX_PARTS: Final = 10
+# Longest ref (the caller's own reference kept with a message) and idempotency or
+# campaign key, in characters: a ref is stored in its message's row, so it stays short.
+MAX_REF_CHARS: Final = 200
+MAX_KEY_CHARS: Final = 200
 
 # Workers announce themselves in Redis this often (smsqueue.store.presence); one unseen
 # for three periods is taken for gone, so a single slow or missed beat does not hide it.

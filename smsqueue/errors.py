@@ -6,7 +6,9 @@ next, not where the error came from::
     SmsQueueError
     ├── ConfigError ............... settings missing or wrong (ValueError)
     ├── InputError ................ rejected at the edge, before Redis (ValueError)
-    │   └── InvalidPhoneNumber
+    │   ├── InvalidPhoneNumber
+    │   ├── InvalidRef                a ref over 200 characters, or not Unicode
+    │   └── CampaignKeyConflict       a campaign key used with other rows, text or provider
     ├── NotFound .................. no such message, smsid or campaign (KeyError)
     └── ProviderError ............. anything a provider call can end in
         ├── TransientError ........ not sent; try again later (honour retry_after)
@@ -52,6 +54,18 @@ class InputError(SmsQueueError, ValueError):
 
 class InvalidPhoneNumber(InputError):
     """A number that cannot be read as a valid phone number."""
+
+
+class InvalidRef(InputError):
+    """A ref that cannot be kept: longer than ``MAX_REF_CHARS`` or not valid Unicode.
+
+    Its message never repeats the ref: a ref may be personal data."""
+
+
+class CampaignKeyConflict(InputError):
+    """A campaign key cannot be honoured as asked: it names a campaign sent with another
+    provider or text (or strictness), the rows given are not those the cut-off call had
+    written, or another call with the key is writing the campaign. Nothing is written."""
 
 
 class NotFound(SmsQueueError, KeyError):

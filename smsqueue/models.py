@@ -17,23 +17,34 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CampaignReceipt:
-    """What ``send_campaign`` enqueued."""
+    """What ``send_campaign`` enqueued.
+
+    With a campaign key: ``existing`` when the key already named a campaign whose rows
+    were all written (its id is returned, ``accepted`` is its total, and nothing of the
+    rows given was read or sent); ``resumed`` when this call completed a campaign an
+    earlier call with the key was cut off in (``accepted`` counts the earlier call's rows
+    too).
+    """
 
     id: str
     accepted: int
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0
+    existing: bool = False
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageStatus:
-    """One message, as the store knows it now."""
+    """One message, as the store knows it now; ``ref`` is the caller's own reference given
+    with it (``send``'s ref, a campaign row's), None without one."""
 
     id: str
     campaign: str
     status: str
     provider: str
     to: str
+    ref: str | None = None
     smsid: str | None = None
     attempts: int = 0
     error: str | None = None
@@ -66,6 +77,7 @@ class ExportRow:
 
     id: str
     number: str
+    ref: str | None = None
     status: str
     provider: str
     smsid: str | None = None

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     retention_seconds: int = Field(
         c.DEFAULT_RETENTION_SECONDS,
         ge=1,
-        description="Keep results, finished campaigns and idempotency keys, s.",
+        description="Keep results, finished campaigns, idempotency and campaign keys, s.",
     )
     visibility_timeout: int = Field(
         c.DEFAULT_VISIBILITY_TIMEOUT, ge=60, description="Celery Redis visibility timeout, s."

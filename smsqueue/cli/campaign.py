@@ -66,11 +66,26 @@ def campaign(
             "--phone-column", metavar="NAME", help="The column of numbers (default: phone)."
         ),
     ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            metavar="KEY",
+            help="Campaign key: the same key again sends nothing twice, and completes a "
+            "campaign an earlier run was cut off in (default: from the file, text and provider).",
+        ),
+    ] = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again", help="Send even if this file, text and provider were sent recently."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Send a text to every row of a CSV file (streamed), personalised from its columns."""
     from smsqueue.intake import dryrun
-    from smsqueue.intake.csvfile import BadRow, open_source
+    from smsqueue.intake.csvfile import BadRow, file_key, open_source
     from smsqueue.intake.producer import SmsQueue
     from smsqueue.intake.rows import check_campaign_args
     from smsqueue.sms.template import Template
@@ -81,6 +96,8 @@ def campaign(
         fail("--timeout goes with --wait", exits.USAGE)
     if timeout is not None and not timeout > 0:
         fail("--timeout must be more than 0 seconds", exits.USAGE)
+    if again and key is not None:
+        fail("--again goes without --key: a key sends its campaign once", exits.USAGE)
     settings = settings_mod.load()
     tags = tag or []
     check_campaign_args(provider, sender, tags)
@@ -115,11 +132,19 @@ def campaign(
             )
     else:
         source.scan()  # an encoding or CSV error refuses the file before anything is enqueued
+    # Without --key the file's own key stops a second run sending it twice (not --again).
+    ckey = key if key is not None or again else file_key(source, text=text, provider=provider)
     q = SmsQueue(settings=settings)
     rc = q.send_campaign(
         source.rows(), text=text, provider=provider, sender=sender, tags=tags,
-        strict=strict, send_at=send_at,
+        strict=strict, send_at=send_at, key=ckey,
     )  # fmt: skip
+    if rc.existing and key is None:
+        fail(
+            f"this file, text and provider were sent as campaign {rc.id} within the retention "
+            "time: nothing sent (--again sends it anyway, as a new campaign)",
+            exits.USAGE,
+        )
     rejected = [*source.bad]
     rejected += [BadRow(line=source.line_of(r.row), number=r.number, reason=r.reason)
                  for r in rc.rejected]  # fmt: skip
@@ -131,13 +156,24 @@ def campaign(
         "rejected": [asdict(r) for r in rejected],
         "duplicates": rc.duplicates,
         "send_at": show.iso(send_at),
+        "key": ckey,
+        "existing": rc.existing,
+        "resumed": rc.resumed,
     }
 
     def human() -> None:
+        if rc.existing:
+            typer.echo(
+                f"campaign {rc.id}: already enqueued with this key ({rc.accepted} accepted, "
+                f"{provider}): nothing sent again"
+            )
+            return
         typer.echo(
             f"campaign {rc.id}: {rc.accepted} accepted, {len(rejected)} rejected, "
             f"{show.plural(rc.duplicates, 'duplicate')} ({provider})"
         )
+        if rc.resumed:
+            typer.echo("completed: an earlier run with this key was cut off while enqueueing")
         if send_at is not None:
             typer.echo(f"scheduled for {show.iso(send_at)}")
         show.rejected_rows(rejected)
@@ -203,10 +239,16 @@ def failed(
     def human() -> None:
         head = f"campaign {campaign_id}: {counts['failed']} failed, {counts['unknown']} unknown"
         typer.echo(head + (f" (first {limit} listed)" if limit and len(found) >= limit else ""))
+        # The ref column only when some message has one: most campaigns have none.
+        refs = any(m.ref for m in found)
         if found:
-            typer.echo(f"{'id':<28} {'status':<8} {'to':<16} {'tries':>5}  reason")
+            ref_head = f" {'ref':<16}" if refs else ""
+            typer.echo(f"{'id':<28} {'status':<8} {'to':<16}{ref_head} {'tries':>5}  reason")
         for m in found:
-            typer.echo(f"{m.id:<28} {m.status:<8} {m.to:<16} {m.attempts:>5}  {m.error or '-'}")
+            ref = f" {m.ref or '-':<16}" if refs else ""
+            typer.echo(
+                f"{m.id:<28} {m.status:<8} {m.to:<16}{ref} {m.attempts:>5}  {m.error or '-'}"
+            )
         if retried is not None:
             which = "failed and unknown" if include_unknown else "failed"
             typer.echo(f"re-queued {retried} {which} messages")

@@ -25,6 +25,12 @@ def send(
     tag: TagOpt = None,
     at: AtOpt = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key.")] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option(
+            "--ref", metavar="REF", help="Your own reference, kept with the message (200 chars)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Enqueue one message; prints its id."""
@@ -36,8 +42,9 @@ def send(
     send_at = None if at is None else parse_at(at, timezone=settings.timezone)
     q = SmsQueue(settings=settings)
     mid = q.send(
-        to, text, provider=provider, sender=sender, tags=tag or (), key=key, send_at=send_at
-    )
+        to, text, provider=provider, sender=sender, tags=tag or (), key=key, ref=ref,
+        send_at=send_at,
+    )  # fmt: skip
     data = {"id": mid, "send_at": show.iso(send_at)}
     emit(data, as_json, lambda: typer.echo(mid))
     warn_if_unserved(q, provider)

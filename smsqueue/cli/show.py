@@ -114,8 +114,8 @@ def export_csv(rows: Iterable[ExportRow], out: IO[str]) -> int:
     for r in rows:
         writer.writerow(
             [
-                r.number, "", r.status, r.provider, r.smsid or "", r.error or "", r.attempts,
-                r.parts, "" if r.cost is None else r.cost, iso(r.created_at),
+                r.number, r.ref or "", r.status, r.provider, r.smsid or "", r.error or "",
+                r.attempts, r.parts, "" if r.cost is None else r.cost, iso(r.created_at),
                 "" if r.finished_at is None else iso(r.finished_at),
             ]
         )  # fmt: skip

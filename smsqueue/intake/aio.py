@@ -157,13 +157,14 @@ class AsyncSmsQueue(ProducerCore):
         sender: str | None = None,
         tags: Sequence[str] = (),
         key: str | None = None,
+        ref: str | None = None,
         send_at: datetime | None = None,
         provider_schedule: bool = False,
     ) -> str:
         """Enqueue one message on the priority lane; returns its id (see SmsQueue.send)."""
         return await self._run(
             self._op_send(
-                to, text, provider=provider, sender=sender, tags=tags, key=key,
+                to, text, provider=provider, sender=sender, tags=tags, key=key, ref=ref,
                 send_at=send_at, provider_schedule=provider_schedule,
             )
         )  # fmt: skip
@@ -179,12 +180,13 @@ class AsyncSmsQueue(ProducerCore):
         strict: bool = False,
         send_at: datetime | None = None,
         provider_schedule: bool = False,
+        key: str | None = None,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients``, an iterable or an async iterable
         (streamed, never held whole); see SmsQueue.send_campaign."""
         op = self._op_send_campaign(
             text=text, provider=provider, sender=sender, tags=tags, strict=strict,
-            send_at=send_at, provider_schedule=provider_schedule,
+            send_at=send_at, provider_schedule=provider_schedule, key=key,
         )  # fmt: skip
         rows = _Rows(recipients, settings=self.settings, source=text)
         try:

@@ -9,6 +9,7 @@ blocking calls, ``AsyncSmsQueue`` with awaits: both check, store and answer alik
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -22,8 +23,14 @@ from zoneinfo import ZoneInfo
 
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
-from smsqueue.errors import InputError, NotFound
-from smsqueue.intake.rows import check_campaign_args, check_parts, check_unicode
+from smsqueue.errors import CampaignKeyConflict, InputError, NotFound
+from smsqueue.intake.rows import (
+    check_campaign_args,
+    check_key,
+    check_parts,
+    check_ref,
+    row_ref,
+)
 from smsqueue.intake.validation import Outcome
 from smsqueue.models import (
     CampaignReceipt,
@@ -42,11 +49,14 @@ from smsqueue.store.signals import queue_for
 
 T = TypeVar("T")
 
-ScriptName = Literal["create_single", "create_campaign", "seal", "cancel", "set_status", "requeue"]
+ScriptName = Literal[
+    "create_single", "create_campaign", "write_chunk", "seal", "cancel", "set_status", "requeue"
+]
 # The Lua scripts the producer runs, by the name its ops ask for them.
 SCRIPTS: Mapping[ScriptName, str] = {
     "create_single": lua.CREATE_SINGLE,
     "create_campaign": lua.CREATE_CAMPAIGN,
+    "write_chunk": lua.WRITE_CHUNK,
     "seal": lua.SEAL,
     "cancel": lua.CANCEL,
     "set_status": lua.SET_STATUS,
@@ -144,8 +154,16 @@ def attempts_cmd(cid: str, k: int, idx: Sequence[int]) -> Cmd:
     )
 
 
+def rows_digest() -> hashlib.blake2b:
+    """The running digest of a keyed campaign's written numbers, each followed by a newline
+    (so it does not depend on where chunks begin and end)."""
+    return hashlib.blake2b(digest_size=16)
+
+
 class ChunkWriter:
-    """Buffers rows into chunks; each chunk is written in one transaction, then signalled."""
+    """Buffers rows into chunks; each chunk is written by one script (WRITE_CHUNK), then
+    signalled. With ``digest`` (a keyed campaign) each write also records the row number
+    its chunk reaches and the digest of every number written so far."""
 
     def __init__(
         self,
@@ -157,15 +175,20 @@ class ChunkWriter:
         size: int,
         queue: str,
         clock: Callable[[], float],
+        first: int = 0,
+        digest: hashlib.blake2b | None = None,
     ) -> None:
         self.cid, self.state, self.due, self.signal = cid, state, due, signal
         self.size, self.queue_name, self.clock = size, queue, clock
+        self.digest = digest
         self.rows: list[list[str]] = []
-        self.chunks = 0
+        self.chunks = first
         self.total = 0
+        self.last_row = 0
 
-    def add(self, row: list[str]) -> Op[None]:
+    def add(self, row: list[str], rowno: int) -> Op[None]:
         self.rows.append(row)
+        self.last_row = rowno
         if len(self.rows) >= self.size:
             yield from self.flush()
 
@@ -173,26 +196,70 @@ class ChunkWriter:
         if not self.rows:
             return
         k, n, cid = self.chunks, len(self.rows), self.cid
-        member = f"{cid}:{k}"
-        yield Pipe(
+        read, digest = "", ""
+        if self.digest is not None:
+            self.digest.update("".join(row[0] + "\n" for row in self.rows).encode())
+            read, digest = str(self.last_row), self.digest.hexdigest()
+        written = yield Script(
+            "write_chunk",
             (
-                Cmd("set", (keys.k_rows(cid, k), json.dumps(self.rows, separators=(",", ":")))),
-                Cmd("set", (keys.k_state(cid, k), self.state * n)),
-                Cmd("hincrby", (keys.k_counts(cid), keys.PUBLIC_STATUS[self.state], n)),
-                Cmd("hincrby", (keys.k_campaign(cid), "total", n)),
-                Cmd("hincrby", (keys.k_campaign(cid), "open", n)),
-                Cmd("hset", (keys.k_campaign(cid), "chunks", k + 1)),
-                Cmd("zadd", (keys.K_DUE, {member: self.due}))
-                if self.due is not None
-                else Cmd("zadd", (keys.K_PENDING, {member: self.clock()})),
+                keys.KEY_PREFIX, cid, k, json.dumps(self.rows, separators=(",", ":")),
+                self.state, n, "" if self.due is None else repr(self.due), repr(self.clock()),
+                read, digest,
             ),
-            transaction=True,
-        )
+        )  # fmt: skip
+        if not int(written):
+            raise CampaignKeyConflict(
+                f"another call with the same key wrote chunk {k} of campaign {cid} first "
+                "(or the campaign was removed): this call stopped, and no row was written twice"
+            )
         self.chunks += 1
         self.total += n
         self.rows = []
         if self.signal:
             yield Publish(((cid, k, self.queue_name),))
+
+
+@dataclass(slots=True, kw_only=True)
+class Resume:
+    """Where a keyed campaign that an earlier call was cut off in stands.
+
+    That call wrote every accepted row up to row number ``read`` (``total`` of them, in
+    ``chunks`` chunks, their numbers hashing to ``digest``). Given the same rows in the
+    same order, this call skips those and writes the rest; ``check`` refuses other rows
+    before anything is written. A new campaign is a Resume with nothing written."""
+
+    read: int = 0
+    total: int = 0
+    digest: str = ""
+    chunks: int = 0
+    skipped: int = 0
+    hasher: hashlib.blake2b = field(default_factory=rows_digest)
+    checked: bool = False
+
+    def skips(self, rowno: int, number: str) -> bool:
+        """Whether accepted row ``rowno`` was written already (it is then counted)."""
+        if rowno <= self.read:
+            self.skipped += 1
+            self.hasher.update(f"{number}\n".encode())
+            return True
+        self.check()
+        return False
+
+    def check(self) -> None:
+        """CampaignKeyConflict unless the rows skipped are those the earlier call wrote."""
+        if self.checked:
+            return
+        self.checked = True
+        same = self.skipped == self.total and (
+            not self.total or self.hasher.hexdigest() == self.digest
+        )
+        if not same:
+            raise CampaignKeyConflict(
+                f"the rows differ from those the first call with this key had written "
+                f"({self.total} accepted rows up to row {self.read}): give the same rows in "
+                "the same order to complete its campaign, or use another key"
+            )
 
 
 class ProducerCore:
@@ -222,6 +289,7 @@ class ProducerCore:
         sender: str | None,
         tags: Sequence[str],
         key: str | None,
+        ref: str | None,
         send_at: datetime | None,
         provider_schedule: bool,
     ) -> Op[str]:
@@ -230,10 +298,8 @@ class ProducerCore:
         if not isinstance(text, str) or not text.strip():
             raise InputError("text is empty")
         check_parts(text, self.settings.max_parts)
-        if key is not None and (not key or len(key) > 200):
-            raise InputError("key must be 1 to 200 characters")
-        if key is not None:
-            check_unicode(key, "key")
+        key = check_key(key, "key")
+        ref = check_ref(ref)
         cid = new_id()
         due, deliver_at = self._schedule(provider, send_at, provider_schedule)
         # Stored as a template with no fields: its braces are text, never placeholders.
@@ -245,7 +311,8 @@ class ProducerCore:
             fields += ["deliver_at", repr(deliver_at)]
         args = (
             keys.KEY_PREFIX, cid, key or "", self.settings.retention_seconds,
-            json.dumps([[number]]), keys.ST_SCHEDULED if due else keys.ST_QUEUED,
+            json.dumps([[number] if ref is None else [number, ref]]),
+            keys.ST_SCHEDULED if due else keys.ST_QUEUED,
             "" if due is None else repr(due), *fields,
         )  # fmt: skip
         mid = str((yield Script("create_single", args)))
@@ -263,14 +330,16 @@ class ProducerCore:
         strict: bool,
         send_at: datetime | None,
         provider_schedule: bool,
+        key: str | None,
     ) -> Op[CampaignReceipt]:
-        """Create the campaign, then write the rows NextOutcomes replies with."""
+        """Create the campaign (or find the one ``key`` names), then write the rows
+        NextOutcomes replies with."""
         check_campaign_args(provider, sender, tags)
         if not isinstance(text, str) or not text.strip():
             raise InputError("text is empty")
+        key = check_key(key, "key")
         tpl = Template(text)
         due, deliver_at = self._schedule(provider, send_at, provider_schedule)
-        cid = new_id()
         # A strict campaign stays a draft (never claimed) until every row has passed.
         meta = self._campaign_fields(
             provider,
@@ -284,18 +353,62 @@ class ProducerCore:
         )
         if deliver_at is not None:
             meta += ["deliver_at", repr(deliver_at)]
-        state = keys.ST_SCHEDULED if due else keys.ST_QUEUED
-        yield Script("create_campaign", (keys.KEY_PREFIX, cid, *meta))
+        got = yield Script("create_campaign", (keys.KEY_PREFIX, new_id(), key or "", *meta))
+        cid, created = str(got[0]), bool(int(got[1]))
+        resume = Resume()
+        if not created:
+            found = yield from self._op_keyed(cid, provider=provider, text=text, strict=strict)
+            if isinstance(found, CampaignReceipt):
+                return found
+            resume = found
         writer = ChunkWriter(
             cid=cid,
-            state=state,
+            state=keys.ST_SCHEDULED if due else keys.ST_QUEUED,
             due=due,
             signal=not strict and due is None,
             size=self.settings.chunk_size,
             queue=queue_for(provider, "bulk"),
             clock=self.clock,
+            first=resume.chunks,
+            digest=None if key is None else resume.hasher,
         )
         rejected: list[Rejected] = []
+        duplicates = yield from self._op_write_rows(
+            writer, resume, rejected, strict=strict, key=key
+        )
+        if strict and rejected:
+            yield from self._op_drop(cid, writer.chunks, key)
+            first = rejected[0]
+            raise InputError(
+                f"{len(rejected)} rows rejected, nothing enqueued; first: row {first.row}: "
+                f"{first.reason}"
+            )
+        if strict:
+            yield Cmd("hset", (keys.k_campaign(cid), "status", keys.CAMPAIGN_ACTIVE))
+            if due is None and writer.chunks:
+                queue = queue_for(provider, "bulk")
+                yield Publish(tuple((cid, k, queue) for k in range(writer.chunks)))
+        yield Script("seal", (keys.KEY_PREFIX, cid))
+        return CampaignReceipt(
+            id=cid,
+            accepted=resume.skipped + writer.total,
+            rejected=rejected,
+            duplicates=duplicates,
+            resumed=not created,
+        )
+
+    def _op_write_rows(
+        self,
+        writer: ChunkWriter,
+        resume: Resume,
+        rejected: list[Rejected],
+        *,
+        strict: bool,
+        key: str | None,
+    ) -> Op[int]:
+        """Write the accepted rows NextOutcomes replies with (those ``resume`` skips aside),
+        adding the rejected ones to ``rejected``; returns how many were duplicates."""
+        cid = writer.cid
         seen: set[str] = set()
         duplicates = 0
         try:
@@ -309,38 +422,64 @@ class ProducerCore:
                         duplicates += 1
                         continue
                     seen.add(row[0])
-                    yield from writer.add(row)
+                    if not resume.skips(rowno, row[0]):
+                        yield from writer.add(row, rowno)
                 if error is not None:
                     raise error
                 if not got:
                     break
+            resume.check()  # every row had been written: only the seal was cut off
             yield from writer.flush()
-        except GeneratorExit:
-            raise
+        except (GeneratorExit, CampaignKeyConflict):
+            raise  # another call owns the campaign, or the rows are not its: leave it be
         except BaseException:
             # The caller's iterable failed: a strict campaign leaves nothing; otherwise what
-            # was read is written, sealed (so it can finish) and sent, then the error goes on.
+            # was read is written and sent, then the error goes on. Without a key the
+            # campaign is sealed (so it can finish); with one it stays open, for a second
+            # call with the key and the same rows to complete.
             if strict:
-                yield from self._op_drop(cid, writer.chunks)
+                yield from self._op_drop(cid, writer.chunks, key)
             else:
                 yield from writer.flush()
-                yield Script("seal", (keys.KEY_PREFIX, cid))
+                if key is None:
+                    yield Script("seal", (keys.KEY_PREFIX, cid))
             raise
-        if strict and rejected:
-            yield from self._op_drop(cid, writer.chunks)
-            first = rejected[0]
-            raise InputError(
-                f"{len(rejected)} rows rejected, nothing enqueued; first: row {first.row}: "
-                f"{first.reason}"
+        return duplicates
+
+    def _op_keyed(
+        self, cid: str, *, provider: str, text: str, strict: bool
+    ) -> Op[CampaignReceipt | Resume]:
+        """The campaign a key already names: its receipt (``existing``) when its rows were
+        all written, else where to resume it. CampaignKeyConflict when it was begun with
+        another provider, text or strictness."""
+        got = yield Cmd(
+            "hmget",
+            (
+                keys.k_campaign(cid),
+                ["provider", "template", "status", "sealed", "total", "chunks", "read", "digest"],
+            ),
+        )
+        was_provider, template, status, sealed, total, chunks, read, digest = got
+        if was_provider != provider:
+            raise CampaignKeyConflict(
+                f"this key names campaign {cid}, sent with provider {was_provider}, not "
+                f"{provider}: use another key"
             )
-        if strict:
-            yield Cmd("hset", (keys.k_campaign(cid), "status", keys.CAMPAIGN_ACTIVE))
-            if due is None and writer.chunks:
-                queue = queue_for(provider, "bulk")
-                yield Publish(tuple((cid, k, queue) for k in range(writer.chunks)))
-        yield Script("seal", (keys.KEY_PREFIX, cid))
-        return CampaignReceipt(
-            id=cid, accepted=writer.total, rejected=rejected, duplicates=duplicates
+        if template != text:
+            raise CampaignKeyConflict(
+                f"this key names campaign {cid}, sent with another text: use another key"
+            )
+        if sealed == "1" or status == keys.CAMPAIGN_CANCELLED:
+            if sealed != "1":  # cancelled while cut off: sealed now, so that it finishes
+                yield Script("seal", (keys.KEY_PREFIX, cid))
+            return CampaignReceipt(id=cid, accepted=int(total or 0), existing=True)
+        if (status == keys.CAMPAIGN_DRAFT) != strict:
+            was = "strict" if status == keys.CAMPAIGN_DRAFT else "not strict"
+            raise CampaignKeyConflict(
+                f"this key names campaign {cid}, begun {was}: call again as it was begun"
+            )
+        return Resume(
+            read=int(read or 0), total=int(total or 0), digest=digest or "", chunks=int(chunks or 0)
         )
 
     def _campaign_fields(
@@ -398,11 +537,14 @@ class ProducerCore:
             return None, when
         return when, None
 
-    def _op_drop(self, cid: str, chunks: int) -> Op[None]:
-        # One transaction, like the creation: no reader sees a half-removed campaign.
+    def _op_drop(self, cid: str, chunks: int, key: str | None) -> Op[None]:
+        # One transaction, like the creation: no reader sees a half-removed campaign. Its key
+        # goes too: nothing was sent, so a second call with it starts afresh.
         members = [f"{cid}:{k}" for k in range(chunks)]
         gone = [keys.k_campaign(cid), keys.k_counts(cid)]
-        gone += [key for k in range(chunks) for key in (keys.k_rows(cid, k), keys.k_state(cid, k))]
+        if key is not None:
+            gone.append(keys.k_campaign_key(key))
+        gone += [n for k in range(chunks) for n in (keys.k_rows(cid, k), keys.k_state(cid, k))]
         cmds = [Cmd("delete", tuple(gone))]
         if members:
             cmds += [Cmd("zrem", (keys.K_PENDING, *members)), Cmd("zrem", (keys.K_DUE, *members))]
@@ -428,17 +570,18 @@ class ProducerCore:
         row = json.loads(rows_json)[i]
         smsid = extra.get("smsid")
         cost = (yield Cmd("hget", (keys.k_result(smsid), "cost"))) if smsid else None
-        text = Template(template or "").render(row[1:])
+        tpl = Template(template or "")
         return MessageStatus(
             id=mid,
             campaign=cid,
             status=keys.PUBLIC_STATUS.get(st, "unknown"),
             provider=provider,
             to=row[0],
+            ref=row_ref(row, len(tpl.fields)),
             smsid=smsid or None,
             attempts=int(att),
             error=extra.get("error") or None,
-            segments=segments.parts(text),
+            segments=segments.parts(tpl.render(row[1:])),
             cost=Decimal(str(cost)) if cost else None,
         )
 
@@ -659,6 +802,7 @@ class ProducerCore:
                 status=keys.PUBLIC_STATUS.get(st, "unknown"),
                 provider=provider,
                 to=row[0],
+                ref=row_ref(row, len(tpl.fields)),
                 smsid=extra.get("smsid") or None,
                 attempts=attempts[k, i],
                 error=extra.get("error") or None,

@@ -10,8 +10,9 @@ The rules, which ``docs/cli.md`` repeats for operators:
   error comes before a single row is.
 * **Header.** The first line names the columns. One must be ``phone`` (any case, spaces
   around names are ignored), or the one named by ``phone_column`` (any case); the others
-  fill the text's placeholders. No such column is an error naming the columns found,
-  and so is a name given twice.
+  fill the text's placeholders. A ``ref`` column (any case) gives each row's ref, kept
+  with its message (an empty cell: none). No phone column is an error naming the columns
+  found, and so is a name given twice.
 * **Delimiter.** Read from the header line: whichever of comma, semicolon (spreadsheets
   in many locales export those) and tab occurs most there outside quotes, comma when
   none does. ``delimiter`` overrides it.
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import hashlib
 import os
 import shutil
 import tempfile
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from smsqueue.errors import InputError
+from smsqueue.intake.rows import REF_FIELD
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-32 LE starts with the UTF-16 LE one
@@ -145,6 +148,14 @@ class CsvSource:
                     malformed.append(self._malformed(line, fields))
         return Scan(rows=rows, malformed=malformed)
 
+    def content_digest(self) -> str:
+        """The SHA-256 of the file's bytes, read in chunks (hex)."""
+        digest = hashlib.sha256()
+        with self._open() as fh:
+            for block in iter(lambda: fh.read(_CHUNK), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
     def rows(self) -> Iterator[dict[str, str]]:
         """Each well-formed row, streamed; malformed ones are added to ``bad`` instead."""
         self.bad = []
@@ -201,6 +212,7 @@ class CsvSource:
             raise CsvError(f"{self.name}: line {first[0]} (the header): {first[1]}")
         names = [name.strip() for name in first[1]]
         names = ["phone" if name.casefold() == "phone" else name for name in names]
+        names = [REF_FIELD if name.casefold() == REF_FIELD else name for name in names]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise CsvError(f"{self.name}: column {twice[0]!r} is named more than once")
@@ -229,6 +241,16 @@ class CsvSource:
 
 
 _DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}
+
+
+def file_key(source: CsvSource, *, text: str, provider: str) -> str:
+    """The campaign key of sending ``source`` with ``text`` through ``provider``: the same
+    file content, text and provider always give the same key."""
+    digest = hashlib.sha256()
+    for part in (source.content_digest(), provider, text):
+        data = part.encode("utf-8")
+        digest.update(b"%d:" % len(data) + data)  # length-prefixed: no two inputs run together
+    return f"csv:{digest.hexdigest()}"
 
 
 def open_source(

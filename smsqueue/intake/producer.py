@@ -124,17 +124,20 @@ class SmsQueue(ProducerCore):
         sender: str | None = None,
         tags: Sequence[str] = (),
         key: str | None = None,
+        ref: str | None = None,
         send_at: datetime | None = None,
         provider_schedule: bool = False,
     ) -> str:
         """Enqueue one message on the priority lane; returns its id at once.
 
         With ``key``, a second call with the same key returns the first id and
-        sends nothing more (for the retention time).
+        sends nothing more (for the retention time). ``ref`` (at most 200 characters,
+        InvalidRef otherwise) is kept with the message and returned by ``status``,
+        ``result``, ``failed`` and ``export_rows``; it is never sent nor logged.
         """
         return self._run(
             self._op_send(
-                to, text, provider=provider, sender=sender, tags=tags, key=key,
+                to, text, provider=provider, sender=sender, tags=tags, key=key, ref=ref,
                 send_at=send_at, provider_schedule=provider_schedule,
             )
         )  # fmt: skip
@@ -150,16 +153,25 @@ class SmsQueue(ProducerCore):
         strict: bool = False,
         send_at: datetime | None = None,
         provider_schedule: bool = False,
+        key: str | None = None,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients`` (streamed, never held whole).
 
-        Each item is a number or a mapping with ``phone`` and the template's
-        fields. Bad rows are returned in ``rejected``; with ``strict`` any bad
-        row rejects the whole campaign (InputError) and nothing is sent.
+        Each item is a number or a mapping with ``phone``, the template's fields
+        and, optionally, a ``ref`` kept with its message (a row whose ref is over
+        200 characters is rejected). Bad rows are returned in ``rejected``; with
+        ``strict`` any bad row rejects the whole campaign (InputError) and nothing
+        is sent.
+
+        With ``key``, a second call with the same key within the retention time
+        returns the first campaign's id (``existing``) and sends nothing twice; if
+        the first call was cut off while writing, the same rows in the same order
+        complete its campaign (``resumed``). CampaignKeyConflict when the key's
+        campaign has another provider or text, or the rows differ.
         """
         op = self._op_send_campaign(
             text=text, provider=provider, sender=sender, tags=tags, strict=strict,
-            send_at=send_at, provider_schedule=provider_schedule,
+            send_at=send_at, provider_schedule=provider_schedule, key=key,
         )  # fmt: skip
         s = self.settings
         outcomes = validation.validated(
@@ -239,6 +251,7 @@ class SmsQueue(ProducerCore):
                 yield ExportRow(
                     id=m.id,
                     number=m.to,
+                    ref=m.ref,
                     status=m.status,
                     provider=m.provider,
                     smsid=m.smsid,

@@ -9,13 +9,48 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from smsqueue.errors import InputError, InvalidPhoneNumber
+from smsqueue import constants as c
+from smsqueue.errors import InputError, InvalidPhoneNumber, InvalidRef
 from smsqueue.providers import registry
 from smsqueue.sms import phone, segments
 from smsqueue.sms.template import Template
 
 # What validate_row raises for a row that is rejected (the others are bugs).
 ROW_ERRORS: Final = (InputError, KeyError, TypeError)
+# The row field (and CSV column) holding a recipient's ref.
+REF_FIELD: Final = "ref"
+
+
+def check_ref(value: object) -> str | None:
+    """A ref as stored: None (or empty) for none, any other value as text, as a template
+    value is; InvalidRef when it is too long or not valid Unicode."""
+    if value is None:
+        return None
+    ref = value if isinstance(value, str) else str(value)
+    if not ref:
+        return None
+    if len(ref) > c.MAX_REF_CHARS:
+        raise InvalidRef(f"ref is {len(ref)} characters, over the limit of {c.MAX_REF_CHARS}")
+    try:
+        ref.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRef(f"ref is not valid Unicode (a lone surrogate at {exc.start})") from None
+    return ref
+
+
+def row_ref(row: Sequence[str], fields: int) -> str | None:
+    """The ref a stored row ends with (after its number and ``fields`` values), or None."""
+    return row[1 + fields] if len(row) > 1 + fields else None
+
+
+def check_key(key: str | None, what: str) -> str | None:
+    """An idempotency or campaign key: None, or 1 to MAX_KEY_CHARS characters of Unicode."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key or len(key) > c.MAX_KEY_CHARS:
+        raise InputError(f"{what} must be 1 to {c.MAX_KEY_CHARS} characters")
+    check_unicode(key, what)
+    return key
 
 
 def check_campaign_args(provider: str, sender: str | None, tags: Sequence[str]) -> None:
@@ -48,10 +83,13 @@ def check_parts(text: str, max_parts: int) -> None:
 def validate_row(
     item: str | Mapping[str, object], tpl: Template, *, region: str | None, max_parts: int
 ) -> list[str]:
-    """One campaign row as stored, ``[E.164 number, *template values]``.
+    """One campaign row as stored, ``[E.164 number, *template values]``, then its ref
+    when the mapping has one (the workers render the template's fields only, so a
+    trailing ref never reaches a provider).
 
     Raises one of ROW_ERRORS when the row is rejected; ``rejection_reason`` words it.
     """
+    ref = None
     if isinstance(item, str):
         raw, values = item, tpl.values({})
     elif isinstance(item, Mapping):
@@ -59,6 +97,7 @@ def validate_row(
         if not isinstance(raw_phone, str | int):
             raise InputError("no phone")
         raw, values = str(raw_phone), tpl.values(item)
+        ref = check_ref(item.get(REF_FIELD))
     else:
         raise InputError(f"a recipient must be a number or a mapping, not {type(item).__name__}")
     number = phone.normalise(raw, region=region)
@@ -66,7 +105,7 @@ def validate_row(
     if not rendered.strip():
         raise InputError("text is empty for this row")
     check_parts(rendered, max_parts)
-    return [number, *values]
+    return [number, *values] if ref is None else [number, *values, ref]
 
 
 def raw_number(item: object) -> str:

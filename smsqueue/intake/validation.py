@@ -24,7 +24,13 @@ from functools import lru_cache
 from itertools import islice
 from typing import IO, Any
 
-from smsqueue.intake.rows import ROW_ERRORS, raw_number, rejection_reason, validate_row
+from smsqueue.intake.rows import (
+    REF_FIELD,
+    ROW_ERRORS,
+    raw_number,
+    rejection_reason,
+    validate_row,
+)
 from smsqueue.sms.template import Template
 
 BATCH = 2000
@@ -61,7 +67,7 @@ def _slim(item: Item, fields: tuple[str, ...]) -> Any:
         # as they are, anything else as a list. Never as its repr: phonenumbers reads
         # "b'+12125551234'" or "['+12125551234']" as a valid number.
         return item if item is None or isinstance(item, int | float) else [repr(item)[:80]]
-    keep = ("phone", *fields)
+    keep = ("phone", REF_FIELD, *fields)
     return {k: _slim_value(k, v) for k, v in item.items() if k in keep}
 
 

@@ -78,7 +78,8 @@ LAYOUT: Final = {
     "campaign": "c:{cid}",
     # Hash: public status name -> count; always sums to the campaign's total.
     "counts": "c:{cid}:n",
-    # String: the chunk's recipients as a JSON array of [phone, field, ...] rows.
+    # String: the chunk's recipients as a JSON array of [phone, field, ...] rows. A row
+    # with a ref ends with it, after the template's fields (rows without one cost nothing).
     "rows": "c:{cid}:r:{k}",
     # String: one state byte per recipient (ST_*).
     "state": "c:{cid}:s:{k}",
@@ -90,6 +91,10 @@ LAYOUT: Final = {
     "result": "r:{smsid}",
     # String with a TTL: an idempotency key's message id.
     "idempotency": "idem:{key}",
+    # String: the id of the campaign a campaign key names (send_campaign's key). No TTL
+    # while the campaign is being written (an interrupted one can be completed); SEAL
+    # gives it the retention TTL.
+    "campaign_key": "ckey:{key}",
     # Zset: chunk id -> lease expiry.
     "leases": "leases",
     # Hash: chunk id -> the owner holding its lease.
@@ -155,6 +160,10 @@ def k_result(smsid: str) -> str:
 
 def k_idempotency(key: str) -> str:
     return _key("idempotency", key=key)
+
+
+def k_campaign_key(key: str) -> str:
+    return _key("campaign_key", key=key)
 
 
 def k_permits(provider: str) -> str:

@@ -132,31 +132,84 @@ end
 """
 )
 
-# Start a campaign: its hash (status included) and its entry in the campaigns
-# index in one step, so no reader sees one without the other. Its chunks follow.
-# The index entry is scored +inf while the campaign is open (finish_campaign
-# gives it the time its records expire). ARGV: prefix, cid, then campaign hash
-# field/value pairs. Returns 1.
+# Start a campaign: its hash (status included), its entry in the campaigns
+# index and the name its campaign key gives it, in one step, so no reader sees
+# one without the others and two producers with one key never make two. Its
+# chunks follow. The index entry is scored +inf while the campaign is open
+# (finish_campaign gives it the time its records expire). A key naming a
+# campaign that still exists creates nothing: the caller completes that one.
+# ARGV: prefix, cid, campaign key ('' for none), then campaign hash field/value
+# pairs. Returns {the campaign's id, 1 if created here}.
 CREATE_CAMPAIGN: Final = (
     PRELUDE
     + r"""
-local cid = ARGV[2]
+local cid, ckey = ARGV[2], ARGV[3]
+if ckey ~= '' then
+  local found = redis.call('GET', key_campaign_key(ckey))
+  if found and redis.call('EXISTS', key_campaign(found)) == 1 then return {found, 0} end
+end
 local c = key_campaign(cid)
-for j = 3, #ARGV, 2 do redis.call('HSET', c, ARGV[j], ARGV[j + 1]) end
+for j = 4, #ARGV, 2 do redis.call('HSET', c, ARGV[j], ARGV[j + 1]) end
 redis.call('HSET', c, 'total', 0, 'open', 0)
+if ckey ~= '' then
+  redis.call('HSET', c, 'key', ckey)
+  -- No TTL yet: a campaign cut off while being written stays completable by its key.
+  redis.call('SET', key_campaign_key(ckey), cid)
+end
 redis.call('ZADD', KEY_CAMPAIGNS, 'inf', cid)
-return 1
+return {cid, 1}
 """
 )
 
 # Seal a campaign once all its chunks are written: from now on, reaching zero
-# open messages finishes it. ARGV: prefix, cid.
+# open messages finishes it, and its campaign key lasts the retention time.
+# ARGV: prefix, cid.
 SEAL: Final = (
     PRELUDE
     + r"""
 local cid = ARGV[2]
-redis.call('HSET', key_campaign(cid), 'sealed', '1')
-if tonumber(redis.call('HGET', key_campaign(cid), 'open') or '0') == 0 then finish_campaign(cid) end
+local c = key_campaign(cid)
+redis.call('HSET', c, 'sealed', '1')
+local ckey = redis.call('HGET', c, 'key')
+if ckey and redis.call('GET', key_campaign_key(ckey)) == cid then
+  local ttl = tonumber(redis.call('HGET', c, 'retention') or DEFAULT_RETENTION)
+  redis.call('EXPIRE', key_campaign_key(ckey), ttl)
+end
+if tonumber(redis.call('HGET', c, 'open') or '0') == 0 then finish_campaign(cid) end
+return 1
+"""
+)
+
+# Write chunk k of a campaign being enqueued: its rows and state bytes, the
+# counts, and its pending (or due) entry, in one step. Only if k is the next
+# chunk: a second producer completing the same campaign (same key) finds its
+# chunk taken and stops, so no row is written twice. A keyed campaign also
+# records how far into the caller's rows its written chunks reach ('read', a
+# row number) and a digest of their numbers, so a call that completes it
+# after a crash knows which rows to skip.
+# ARGV: prefix, cid, k, rows json, state byte, rows in the chunk, due time ('' for
+# now), signal time, read ('' when not recorded), digest. Returns 1, or 0 (not the next chunk).
+WRITE_CHUNK: Final = (
+    PRELUDE
+    + r"""
+local cid, k, rows, st, n = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6])
+local due, t, read, digest = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local c = key_campaign(cid)
+if redis.call('EXISTS', c) == 0 or tonumber(redis.call('HGET', c, 'chunks') or '0') ~= k then
+  return 0
+end
+redis.call('SET', key_rows(cid, k), rows)
+redis.call('SET', key_state(cid, k), string.rep(st, n))
+redis.call('HINCRBY', key_counts(cid), PUB[st], n)
+redis.call('HINCRBY', c, 'total', n)
+redis.call('HINCRBY', c, 'open', n)
+redis.call('HSET', c, 'chunks', k + 1)
+if read ~= '' then redis.call('HSET', c, 'read', read, 'digest', digest) end
+if due ~= '' then
+  redis.call('ZADD', KEY_DUE, due, cid .. ':' .. k)
+else
+  redis.call('ZADD', KEY_PENDING, t, cid .. ':' .. k)
+end
 return 1
 """
 )
