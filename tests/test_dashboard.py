@@ -51,6 +51,43 @@ def dashboard_exprs() -> list[str]:
     return found
 
 
+def panel_queries() -> list[str]:
+    """Each panel's PromQL, its targets' expressions joined, rows' nested panels included."""
+    board = json.loads(DASHBOARD.read_text())
+    found: list[str] = []
+
+    def walk(panels: list[dict[str, Any]]) -> None:
+        for panel in panels:
+            found.append(" ".join(t.get("expr", "") for t in panel.get("targets", [])))
+            walk(panel.get("panels", []))
+
+    walk(board["panels"])
+    return found
+
+
+# What the dashboard must show (issue #15): each as fragments one panel's queries all hold.
+NEEDED = {
+    "throughput by provider": ("sum by (provider)", 'smsqueue_messages_total{outcome="sent"}'),
+    "Wooxy permits in use against the cap": (
+        'smsqueue_permits_in_use{provider="wooxy"}',
+        "vector($wooxy_cap)",
+    ),
+    "queue depth": ("smsqueue_messages_waiting",),
+    "latency percentiles": (
+        "smsqueue_provider_latency_seconds_bucket",
+        "histogram_quantile(0.5,",
+        "histogram_quantile(0.99,",
+    ),
+    "permit-wait percentiles": (
+        "smsqueue_permit_wait_seconds_bucket",
+        "histogram_quantile(0.5,",
+        "histogram_quantile(0.99,",
+    ),
+    "outcomes": ("sum by (provider, outcome)", "smsqueue_messages_total"),
+    "cost": ("sum by (provider)", "smsqueue_cost_total"),
+}
+
+
 def alert_rules() -> list[dict[str, Any]]:
     """Every rule of every group in alerts.yml."""
     doc = yaml.safe_load(ALERTS.read_text())
@@ -139,3 +176,10 @@ def test_the_alerts_the_runbook_needs_are_there() -> None:
         "smsqueue_workers_live == 0",
     ):
         assert needed in exprs, needed
+
+
+@pytest.mark.parametrize("need", sorted(NEEDED))
+def test_the_dashboard_has_each_panel_the_issue_asks_for(need: str) -> None:
+    """Each figure the issue names has a panel whose queries hold what that figure needs."""
+    fragments = NEEDED[need]
+    assert any(all(f in queries for f in fragments) for queries in panel_queries()), need

@@ -1,0 +1,1 @@
+"""Scripts that make figures for the docs (not part of the installed package)."""
