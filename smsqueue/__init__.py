@@ -3,7 +3,8 @@
 ``from smsqueue import SmsQueue`` is the producer API (``AsyncSmsQueue`` its asyncio
 twin). They are loaded on first use, so the sandbox and the provider clients import
 without Celery. The producer's own refusals, ``InvalidRef`` and ``CampaignKeyConflict``,
-are ``smsqueue.errors.InputError``s, exported here too.
+are ``smsqueue.errors.InputError``s, exported here too, as is ``Event`` (what
+``events()`` returns).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from smsqueue.errors import CampaignKeyConflict, InvalidRef
+from smsqueue.models import Event
 
 __version__ = "0.1.0"
 
@@ -18,7 +20,9 @@ if TYPE_CHECKING:
     from smsqueue.intake.aio import AsyncSmsQueue
     from smsqueue.intake.producer import SmsQueue
 
-__all__ = ["AsyncSmsQueue", "CampaignKeyConflict", "InvalidRef", "SmsQueue", "__version__"]
+__all__ = [
+    "AsyncSmsQueue", "CampaignKeyConflict", "Event", "InvalidRef", "SmsQueue", "__version__",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -129,6 +129,17 @@ DEFAULT_MAX_PARTS: Final = 10
 MAX_REF_CHARS: Final = 200
 MAX_KEY_CHARS: Final = 200
 
+# Outcome events (SmsQueue.events, and the webhooks' payloads): one per final outcome of a
+# message, one per finished campaign. A provider-scheduled message is accepted, so its
+# event is message.sent (with the status "scheduled").
+EVENT_MESSAGE_SENT: Final = "message.sent"
+EVENT_MESSAGE_FAILED: Final = "message.failed"
+EVENT_MESSAGE_UNKNOWN: Final = "message.unknown"
+EVENT_MESSAGE_CANCELLED: Final = "message.cancelled"
+EVENT_CAMPAIGN_FINISHED: Final = "campaign.finished"
+# Most events one SmsQueue.events call returns.
+MAX_EVENTS_PER_READ: Final = 10_000
+
 # Workers announce themselves in Redis this often (smsqueue.store.presence); one unseen
 # for three periods is taken for gone, so a single slow or missed beat does not hide it.
 PRESENCE_SECONDS: Final = 5.0

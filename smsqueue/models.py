@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,3 +126,59 @@ class WorkerInfo:
     providers: list[str]
     started_at: float
     last_seen: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One outcome event, as ``SmsQueue.events`` reads it: a message's final outcome
+    (``message.sent``, ``message.failed``, ``message.unknown``, ``message.cancelled``) or
+    a campaign's end (``campaign.finished``, with ``counts``).
+
+    ``id`` is the event's stream id: unique, increasing, and what ``events(after=...)``
+    takes to read on from it. ``status`` is the message's public status (``scheduled``
+    for a message the provider holds for its delivery date, a ``message.sent``), or the
+    campaign's (``done``, ``cancelled``). ``at`` is when it was recorded (UTC, by Redis's
+    clock). ``parts`` and ``cost`` come with a provider's answer, so a message cancelled,
+    or made unknown by the sweeper, has 0 and None."""
+
+    id: str
+    type: str
+    campaign_id: str
+    provider: str
+    status: str
+    at: datetime
+    message_id: str | None = None
+    smsid: str | None = None
+    to: str | None = None
+    ref: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    parts: int = 0
+    cost: Decimal | None = None
+    counts: dict[str, int] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The event as JSON-ready data (what a webhook posts): ``at`` in ISO 8601, ``cost``
+        as text; a message event has no ``counts``, a campaign event only its own fields."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "campaign_id": self.campaign_id,
+            "provider": self.provider,
+            "status": self.status,
+            "at": self.at.isoformat(),
+        }
+        if self.counts is not None:
+            data["counts"] = dict(self.counts)
+            return data
+        data.update(
+            message_id=self.message_id,
+            smsid=self.smsid,
+            to=self.to,
+            ref=self.ref,
+            error=self.error,
+            attempts=self.attempts,
+            parts=self.parts,
+            cost=None if self.cost is None else str(self.cost),
+        )
+        return data

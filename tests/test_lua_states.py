@@ -48,7 +48,7 @@ class Scripts:
     def finish(self, cid: str, *groups: tuple[Any, ...], k: int = 0) -> int:
         args: list[Any] = [P, cid, k, TTL]
         for i, kind, smsid, cost, parts, err, delay, to in groups:
-            args += [i, kind, smsid, cost, parts, err, delay, to]
+            args += [i, kind, smsid, cost, parts, err, delay, to, ""]
         return int(self._s["FINISH"](args=args))
 
     def release(self, cid: str, owner: str, k: int = 0) -> int:

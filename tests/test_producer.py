@@ -579,10 +579,10 @@ def drive(raw: redis.Redis, cid: str, chunks: int, size: int) -> list[str]:
         groups: list[Any] = []
         for i in range(size):
             if i % 6 == 5:
-                groups += [i, "sent", f"s-{k}-{i}", "0.01", 1, "", 0, "+1"]
+                groups += [i, "sent", f"s-{k}-{i}", "0.01", 1, "", 0, "+1", ""]
                 continue
             kind = "unknown" if i % 6 == 4 else "failed"
-            groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1"]
+            groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1", ""]
             bad.append(f"{cid}-{k}-{i}")
         finish(args=[p, cid, k, 3600, *groups])
     return bad

@@ -66,11 +66,12 @@ def settle(raw: redis.Redis, cid: str, chunk_size: int) -> tuple[int, int]:
         groups: list[str | int] = []
         for i in indices:
             if (k * chunk_size + i) % FAILED_EVERY == 0:
-                groups += [i, keys.OUTCOME_FAILED, "", "", 1, "Blacklisted: +121*****000", 0, ""]
+                blacklisted = "Blacklisted: +121*****000"
+                groups += [i, keys.OUTCOME_FAILED, "", "", 1, blacklisted, 0, "", ""]
                 failed += 1
             else:
                 groups += [i, keys.OUTCOME_SENT, f"v{cid[-6:]}{k:04d}{i:03d}", "0.0100", 1, "", 0,
-                           "+12122000000"]  # fmt: skip
+                           "+12122000000", ""]  # fmt: skip
                 sent += 1
         finish(args=[prefix, cid, k, RETENTION, *groups])
     return sent, failed

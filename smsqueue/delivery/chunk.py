@@ -171,6 +171,11 @@ class ChunkSender:
     def _text(self, i: int) -> str:
         return self.camp.template.render(self.rows[i][1:])
 
+    def _ref(self, i: int) -> str:
+        """Message i's ref ('' for none): its row's element after the template's fields."""
+        row, after = self.rows[i], 1 + len(self.camp.template.fields)
+        return row[after] if len(row) > after else ""
+
     async def _send(self, batch: list[int]) -> None:
         """One request for ``batch``: permit, START, request, permit back, FINISH."""
         ch, shared = self.channel, self.shared
@@ -273,6 +278,7 @@ class ChunkSender:
                     error=f"{type(error).__name__}: {reason}" if error else "",
                     delay=delay,
                     to=self.rows[i][0],
+                    ref=self._ref(i),
                 )
             )
             self.report.outcomes[kind] = self.report.outcomes.get(kind, 0) + 1

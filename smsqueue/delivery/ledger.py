@@ -48,12 +48,13 @@ class Record:
     error: str  # 'ErrorClass: reason', or ''
     delay: float  # seconds before a retry, or before the paused provider's probe
     to: str
+    ref: str = ""  # the caller's ref for the message, '' for none: its outcome event carries it
 
     def args(self) -> list[str | int | float]:
-        """The record's 8 FINISH arguments, in the script's order."""
+        """The record's 9 FINISH arguments, in the script's order."""
         return [
             self.index, self.kind, self.smsid, self.cost, self.parts, self.error, self.delay,
-            self.to,
+            self.to, self.ref,
         ]  # fmt: skip
 
 

@@ -50,6 +50,7 @@ from smsqueue.models import (
     CampaignReceipt,
     CampaignStatus,
     CancelReport,
+    Event,
     MessageStatus,
     WorkerInfo,
 )
@@ -225,6 +226,13 @@ class AsyncSmsQueue(ProducerCore):
     async def resume(self, cid: str) -> CampaignStatus:
         """Send a paused campaign again, from where it stopped."""
         return await self._run(self._op_resume(cid))
+
+    async def events(
+        self, *, after: str | None = None, limit: int = 100, block: float | None = None
+    ) -> list[Event]:
+        """Outcome events in order, after the event id ``after`` (None: from the oldest
+        kept); ``block`` waits up to that many seconds for one (see SmsQueue.events)."""
+        return await self._run(self._op_events(after, limit, block))
 
     async def workers(self) -> list[WorkerInfo]:
         """The live workers: those that announced themselves within the last few periods."""

@@ -35,6 +35,7 @@ from smsqueue.models import (
     CampaignReceipt,
     CampaignStatus,
     CancelReport,
+    Event,
     ExportRow,
     MessageStatus,
     WorkerInfo,
@@ -222,6 +223,19 @@ class SmsQueue(ProducerCore):
     def resume(self, cid: str) -> CampaignStatus:
         """Send a paused campaign again, from where it stopped."""
         return self._run(self._op_resume(cid))
+
+    def events(
+        self, *, after: str | None = None, limit: int = 100, block: float | None = None
+    ) -> list[Event]:
+        """Up to ``limit`` outcome events, oldest first: every message's final outcome
+        and every campaign's end, each recorded in the same step as the outcome.
+
+        ``after`` is the id of the last event seen (None: from the oldest kept, which is
+        at most the retention time old); pass the last one's ``id`` to read on. ``block``
+        waits up to that many seconds for a new event when there is none yet (an empty
+        list when none came).
+        """
+        return self._run(self._op_events(after, limit, block))
 
     def workers(self) -> list[WorkerInfo]:
         """The live workers: those that announced themselves within the last few periods."""

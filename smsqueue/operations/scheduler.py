@@ -71,7 +71,7 @@ class Scheduler:
         if now is None and self.clock is not None:
             now = self.clock()
         due = [str(x) for x in self._due(args=[p, self.batch, "" if now is None else now])]
-        swept = [str(x) for x in self._sweep(args=[p, self.batch])]
+        swept = [str(x) for x in self._sweep(args=[p, self.batch, self.settings.retention_seconds])]
         stale = [str(x) for x in self._stale(args=[p, self.settings.stale_seconds, self.batch])]
         for chunk in dict.fromkeys(due + swept + stale):
             cid, _, k = chunk.rpartition(":")

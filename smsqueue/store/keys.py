@@ -123,6 +123,9 @@ LAYOUT: Final = {
     # Hash: worker id -> JSON WorkerInfo, re-announced every PRESENCE_SECONDS
     # (smsqueue.store.presence); records long unseen are pruned by whoever reads it.
     "workers": "workers",
+    # Stream: the outcome events (a message's final outcome, a campaign's end), appended by
+    # the script that records each, trimmed (MINID ~) to the retention time on every append.
+    "events": "events",
 }
 
 
@@ -194,3 +197,4 @@ K_CAMPAIGNS: Final = _key("campaigns")
 K_SCHEDULER_SEEN: Final = _key("scheduler_seen")
 K_RESIGNALS: Final = _key("resignals")
 K_WORKERS: Final = _key("workers")
+K_EVENTS: Final = _key("events")

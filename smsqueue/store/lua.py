@@ -8,8 +8,9 @@ The Redis layout is not spelled here: ``HEADER`` is generated from
   ``KEY_<NAME>`` for each fixed key (``KEY_PENDING``), from ``keys.LAYOUT``,
 * ``ST_*`` state letters, ``CAMPAIGN_*`` statuses and ``OUTCOME_*`` kinds, named
   and valued as in ``keys``,
-* ``PUB`` (state letter -> public status), ``TERMINAL`` (set of state letters)
-  and ``DEFAULT_RETENTION``.
+* ``PUB`` (state letter -> public status), ``TERMINAL`` (set of state letters),
+  ``DEFAULT_RETENTION``, ``EVENT_OF`` (final state letter -> event type, from
+  ``EVENT_TYPES``) and ``EVENT_CAMPAIGN_FINISHED``.
 
 ``PRELUDE`` is that header plus the shared helpers, above all ``move()``, which
 keeps a campaign's counts and its number of open messages in step with every
@@ -65,7 +66,21 @@ def _header() -> str:
     terminal = ", ".join(f"[{_quote(st)}]=true" for st in sorted(keys.TERMINAL))
     lines.append(f"local TERMINAL = {{{terminal}}}")
     lines.append(f"local DEFAULT_RETENTION = {int(constants.DEFAULT_RETENTION_SECONDS)}")
+    events = ", ".join(f"[{_quote(st)}]={_quote(ty)}" for st, ty in EVENT_TYPES.items())
+    lines.append(f"local EVENT_OF = {{{events}}}")
+    lines.append(f"local EVENT_CAMPAIGN_FINISHED = {_quote(constants.EVENT_CAMPAIGN_FINISHED)}")
     return "\n".join(lines) + "\n"
+
+
+# The event each final state is announced with. A provider-scheduled message was accepted:
+# its event is message.sent, with the status "scheduled".
+EVENT_TYPES: Final = {
+    keys.ST_SENT: constants.EVENT_MESSAGE_SENT,
+    keys.ST_PROVIDER_SCHEDULED: constants.EVENT_MESSAGE_SENT,
+    keys.ST_FAILED: constants.EVENT_MESSAGE_FAILED,
+    keys.ST_UNKNOWN: constants.EVENT_MESSAGE_UNKNOWN,
+    keys.ST_CANCELLED: constants.EVENT_MESSAGE_CANCELLED,
+}
 
 
 HEADER: Final = _header()
@@ -83,13 +98,70 @@ local function split(s, sep)
   for part in string.gmatch(s, '([^' .. sep .. ']+)') do out[#out + 1] = part end
   return out
 end
--- A finished campaign keeps its records for the retention time, then goes.
+-- Outcome events: one stream entry per final outcome, appended by the script that
+-- records it (so neither exists without the other). Each append trims, approximately
+-- (whole stream nodes, cheap), what is older than the retention time: cut is that
+-- bound as a stream id, events_cut(ttl) computes it once per script.
+local function events_cut(ttl)
+  return string.format('%d', math.max(0, math.floor((now() - ttl) * 1000)))
+end
+local function emit_message(cut, b, mid, cid, provider, smsid, to, ref, err, attempts, parts,
+                            cost, at)
+  redis.call('XADD', KEY_EVENTS, 'MINID', '~', cut, '*', 'type', EVENT_OF[b],
+    'message_id', mid, 'campaign_id', cid, 'provider', provider, 'status', PUB[b],
+    'smsid', smsid, 'to', to, 'ref', ref, 'error', err, 'attempts', attempts,
+    'parts', parts, 'cost', cost, 'at', at)
+end
+-- The events of the messages of chunk k that a bulk step makes final: each byte of s
+-- (the states before the step) found in into (state letter -> final state letter)
+-- gets one, errs (state letter -> error text) saying why where there is a why. The
+-- rows are decoded once, for the numbers and refs: these steps are rare, never the
+-- hot path (FINISH is given its numbers and refs instead).
+local function emit_chunk(cid, k, s, into, errs, ttl)
+  local c = key_campaign(cid)
+  local provider = redis.call('HGET', c, 'provider') or ''
+  local nf = #cjson.decode(redis.call('HGET', c, 'fields') or '[]')
+  local rows = cjson.decode(redis.call('GET', key_rows(cid, k)) or '[]')
+  local a = redis.call('GET', key_attempts(cid, k)) or ''
+  local cut, at = events_cut(ttl), tostring(now())
+  for i = 1, #s do
+    local from = string.sub(s, i, i)
+    local b = into[from]
+    if b then
+      local row = rows[i] or {}
+      local ref = row[nf + 2]
+      if type(ref) ~= 'string' then ref = '' end
+      emit_message(cut, b, cid .. '-' .. k .. '-' .. (i - 1), cid, provider, '',
+        row[1] or '', ref, errs[from] or '', string.byte(a, i) or 0, 0, '', at)
+    end
+  end
+end
+-- A campaign's retention time, in seconds.
+local function retention_of(cid)
+  return tonumber(redis.call('HGET', key_campaign(cid), 'retention') or DEFAULT_RETENTION)
+end
+-- A finished campaign keeps its records for the retention time, then goes; its end is
+-- an event, after the events of its messages.
 local function finish_campaign(cid)
   local c = key_campaign(cid)
   local st = redis.call('HGET', c, 'status')
-  if st == CAMPAIGN_ACTIVE or st == CAMPAIGN_PAUSED then redis.call('HSET', c, 'status', CAMPAIGN_DONE) end
-  redis.call('HSET', c, 'finished_at', tostring(now()))
+  if st == CAMPAIGN_ACTIVE or st == CAMPAIGN_PAUSED then
+    st = CAMPAIGN_DONE
+    redis.call('HSET', c, 'status', st)
+  end
+  local at = tostring(now())
+  redis.call('HSET', c, 'finished_at', at)
   local ttl = tonumber(redis.call('HGET', c, 'retention') or DEFAULT_RETENTION)
+  local counts = {}
+  local raw = redis.call('HGETALL', key_counts(cid))
+  for j = 1, #raw, 2 do
+    local n = tonumber(raw[j + 1])
+    if n ~= 0 then counts[raw[j]] = n end
+  end
+  redis.call('XADD', KEY_EVENTS, 'MINID', '~', events_cut(ttl), '*',
+    'type', EVENT_CAMPAIGN_FINISHED, 'campaign_id', cid,
+    'provider', redis.call('HGET', c, 'provider') or '', 'status', st or '',
+    'counts', next(counts) and cjson.encode(counts) or '{}', 'at', at)
   local chunks = tonumber(redis.call('HGET', c, 'chunks') or '0')
   for k = 0, chunks - 1 do
     redis.call('EXPIRE', key_rows(cid, k), ttl)
@@ -347,11 +419,14 @@ return {1, table.concat(started, ',')}
 )
 
 # The provider's answer for one or more messages of a chunk.
-# ARGV: prefix, cid, k, retention, then groups of 8:
-#   i, kind, smsid, cost, parts, error, delay seconds, to
+# ARGV: prefix, cid, k, retention, then groups of 9:
+#   i, kind, smsid, cost, parts, error, delay seconds, to, ref
+# ref: the message's ref ('' for none), which its event carries; the worker has it in
+# the row already, so FINISH never decodes the chunk's rows on this hot path.
 # kind (keys.OUTCOME_*): sent | scheduled (provider-scheduled) | failed | retry |
 #   unknown | paused (account error: back to claimed, attempt not counted, circuit opened)
 # A late answer to a message the sweeper marked unknown still records the truth.
+# A final outcome (sent, scheduled, failed, unknown) appends its event in this step.
 FINISH: Final = (
     PRELUDE
     + r"""
@@ -360,10 +435,13 @@ local c = key_campaign(cid)
 local provider = redis.call('HGET', c, 'provider')
 local sk = key_state(cid, k)
 local t = now()
+local at = tostring(t)
+local cut = string.format('%d', math.max(0, math.floor((t - ttl) * 1000)))
 local done = 0
-for j = 5, #ARGV, 8 do
+for j = 5, #ARGV, 9 do
   local i, kind, smsid, cost, parts = tonumber(ARGV[j]), ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[j+4]
   local err, delay, to = ARGV[j+5], tonumber(ARGV[j+6]), ARGV[j+7]
+  local ref = ARGV[j+8]
   local cur = redis.call('GETRANGE', sk, i, i)
   local mid = cid .. '-' .. k .. '-' .. i
   local mk = key_message(mid)
@@ -375,6 +453,8 @@ for j = 5, #ARGV, 8 do
     done = done + 1
     if kind == OUTCOME_SENT or kind == OUTCOME_SCHEDULED then
       local b = kind == OUTCOME_SENT and ST_SENT or ST_PROVIDER_SCHEDULED
+      -- The event goes first: the state change may finish the campaign, whose event follows.
+      emit_message(cut, b, mid, cid, provider, smsid, to, ref, '', attempts, parts, cost, at)
       set_state(cid, k, i, b)
       local rk = key_result(smsid)
       redis.call('HSET', rk, 'id', mid, 'campaign', cid, 'provider', provider, 'to', to,
@@ -390,7 +470,9 @@ for j = 5, #ARGV, 8 do
       -- The running cost by provider, in the provider's currency (the exporter's cost counter).
       if cost ~= '' then redis.call('HINCRBYFLOAT', key_stats(provider), 'cost', cost) end
     elseif kind == OUTCOME_FAILED or kind == OUTCOME_UNKNOWN then
-      set_state(cid, k, i, kind == OUTCOME_FAILED and ST_FAILED or ST_UNKNOWN)
+      local b = kind == OUTCOME_FAILED and ST_FAILED or ST_UNKNOWN
+      emit_message(cut, b, mid, cid, provider, '', to, ref, err, attempts, parts, '', at)
+      set_state(cid, k, i, b)
       redis.call('HSET', mk, 'error', err, 'at', tostring(t))
       redis.call('EXPIRE', mk, ttl)
       redis.call('HINCRBY', key_stats(provider), kind, 1)
@@ -431,6 +513,13 @@ local back = redis.call('HGET', key_campaign(cid), 'status') == CAMPAIGN_CANCELL
 local s2, nc = string.gsub(s, ST_CLAIMED, back)
 local s3, nf = string.gsub(s2, ST_INFLIGHT, ST_UNKNOWN)
 if nc + nf > 0 then
+  -- Events for what becomes final here: in flight -> unknown, claimed -> cancelled.
+  local into = {[ST_INFLIGHT] = ST_UNKNOWN}
+  if back == ST_CANCELLED then into[ST_CLAIMED] = ST_CANCELLED end
+  if nf > 0 or back == ST_CANCELLED then
+    emit_chunk(cid, k, s, into,
+      {[ST_INFLIGHT] = 'released while in flight: no answer recorded'}, retention_of(cid))
+  end
   redis.call('SET', key_state(cid, k), s3, 'KEEPTTL')
   move(cid, ST_CLAIMED, back, nc)
   move(cid, ST_INFLIGHT, ST_UNKNOWN, nf)
@@ -443,12 +532,17 @@ return nq
 
 # The sweeper: leases that expired belong to dead or stuck workers. Claimed
 # messages go back to queued; in-flight ones become unknown (they may have
-# been delivered). ARGV: prefix, limit. Returns chunk ids to signal again.
+# been delivered), each with its event. ARGV: prefix, limit, and optionally the
+# retention seconds: events older than it are trimmed even when none is appended.
+# Returns chunk ids to signal again.
 SWEEP: Final = (
     PRELUDE
     + r"""
 local t = now()
 redis.call('ZREMRANGEBYSCORE', KEY_CAMPAIGNS, '-inf', t)
+if ARGV[3] and ARGV[3] ~= '' then
+  redis.call('XTRIM', KEY_EVENTS, 'MINID', '~', events_cut(tonumber(ARGV[3])))
+end
 local expired = redis.call('ZRANGEBYSCORE', KEY_LEASES, '-inf', t, 'LIMIT', 0, tonumber(ARGV[2]))
 local again = {}
 for _, chunk in ipairs(expired) do
@@ -460,6 +554,10 @@ for _, chunk in ipairs(expired) do
     local s2, nc = string.gsub(s, ST_CLAIMED, ST_QUEUED)
     local s3, nf = string.gsub(s2, ST_INFLIGHT, ST_UNKNOWN)
     if nc + nf > 0 then
+      if nf > 0 then
+        emit_chunk(cid, k, s, {[ST_INFLIGHT] = ST_UNKNOWN},
+          {[ST_INFLIGHT] = 'lease expired while in flight: no answer recorded'}, retention_of(cid))
+      end
       redis.call('SET', key_state(cid, k), s3, 'KEEPTTL')
       move(cid, ST_CLAIMED, ST_QUEUED, nc)
       move(cid, ST_INFLIGHT, ST_UNKNOWN, nf)
@@ -616,14 +714,17 @@ local cancelled, gone, held = 0, 0, 0
 local CANCELLABLE = {ST_QUEUED, ST_RETRY, ST_SCHEDULED, ST_CLAIMED}
 local GONE = {ST_INFLIGHT, ST_SENT, ST_UNKNOWN}
 local is_cancellable, is_gone = {}, {}
-for _, b in ipairs(CANCELLABLE) do is_cancellable[b] = true end
+for _, b in ipairs(CANCELLABLE) do is_cancellable[b] = ST_CANCELLED end
 for _, b in ipairs(GONE) do is_gone[b] = true end
+local ttl = retention_of(cid)
 for k = k0, k1 do
   local sk = key_state(cid, k)
   if one ~= '' then
     local i = tonumber(one)
     local b = redis.call('GETRANGE', sk, i, i)
     if is_cancellable[b] then
+      -- Its event, as emit_chunk words it, for this one byte.
+      emit_chunk(cid, k, string.rep(' ', i) .. b, is_cancellable, {}, ttl)
       set_state(cid, k, i, ST_CANCELLED)
       redis.call('ZREM', KEY_DUE, cid .. ':' .. k .. ':' .. i)
       cancelled = 1
@@ -642,6 +743,10 @@ for k = k0, k1 do
           redis.call('ZREM', KEY_DUE, cid .. ':' .. k .. ':' .. (i - 1))
           pos = i + 1
         end
+      end
+      -- One event per message cancelled, the rows decoded once for the chunk.
+      if string.find(s, '[' .. table.concat(CANCELLABLE) .. ']') then
+        emit_chunk(cid, k, s, is_cancellable, {}, ttl)
       end
       for _, b in ipairs(CANCELLABLE) do
         local n
