@@ -59,6 +59,13 @@ METRICS_FLUSH_SECONDS: Final = 5.0
 # freed thread needs to take the single send), so a backlog does not churn.
 PRIORITY_WATCH_SECONDS: Final = 0.02
 GIVE_WAY_COOLDOWN_SECONDS: Final = 0.5
+# A worker reads its bulk queues in a fixed order (Celery's priority order), so a worker
+# serving two providers would take chunk after chunk of the first while the second's
+# queue waits for all of them. So a bulk chunk arriving while this process already sends
+# one of its provider is swapped for a pending chunk of a provider that has signals
+# waiting and no chunk here: taken from the first SHARE_SCAN entries of the pending set.
+SHARE_SCAN: Final = 1000
+SHARE_TRIES: Final = 8  # claims tried on that list before giving up until the next pause
 
 # --- crash windows (tests only) -------------------------------------------
 

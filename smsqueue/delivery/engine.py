@@ -9,6 +9,7 @@ it asks the registry (smsqueue.providers.registry) for them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -109,9 +110,10 @@ class Engine:
         self._renew_script = client.register_script(lua.RENEW)
         self._flusher: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._bulk_chunks = 0  # bulk chunks being sent in this process now
+        self._bulk: collections.Counter[str] = collections.Counter()  # provider -> bulk chunks here
         self._way_asked = False  # a single send waits: the next bulk chunk to look gives way
         self._way_given_at = -math.inf  # time.monotonic() when a bulk chunk last gave way
+        self._share_at = -math.inf  # no chunk swap (_starved_chunk) before this monotonic time
 
     def start(self) -> None:
         """Start background work (the metrics flush); call inside the engine's loop."""
@@ -125,7 +127,7 @@ class Engine:
         while True:
             await asyncio.sleep(c.PRIORITY_WATCH_SECONDS)
             cooling = time.monotonic() - self._way_given_at < c.GIVE_WAY_COOLDOWN_SECONDS
-            if not self._bulk_chunks or self._way_asked or cooling:
+            if not self._bulk.total() or self._way_asked or cooling:
                 continue
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -220,7 +222,19 @@ class Engine:
                         campaign_id=cid, provider=camp.provider)  # fmt: skip
             report.refused = REFUSED_NOT_SERVED
             return report
-        got = await self._claim_script(args=[keys.KEY_PREFIX, cid, k, owner, s.lease_seconds])
+        got = None
+        if not camp.urgent and self._bulk[camp.provider] and time.monotonic() >= self._share_at:
+            other = await self._claim_starved(owner)
+            if other is None:  # nothing to take: look again only after a pause
+                self._share_at = time.monotonic() + c.GIVE_WAY_COOLDOWN_SECONDS
+            else:
+                # The other chunk is sent now; this chunk's signal goes back to its queue.
+                await self._publish(cid, k, camp.queue)
+                log.info("took a waiting provider's chunk instead",
+                         provider=camp.provider, instead=other[2].provider)  # fmt: skip
+                cid, k, camp, got = other
+        if got is None:
+            got = await self._claim(cid, k, owner)
         if int(got[0]) <= 0:
             report.refused = int(got[0])
             return report
@@ -230,7 +244,8 @@ class Engine:
         report.claimed = len(indices)
         structlog.contextvars.bind_contextvars(campaign_id=cid)
         heartbeat = asyncio.create_task(self._heartbeat(f"{cid}:{k}", owner))
-        self._bulk_chunks += not camp.urgent
+        if not camp.urgent:
+            self._bulk[camp.provider] += 1
         try:
             channel = self._channels[camp.provider]  # serves() said it can send
             rows = json.loads(await self.redis.get(keys.k_rows(cid, k)) or "[]")
@@ -256,7 +271,8 @@ class Engine:
             )
             await chunk.run(indices, tried=tried)
         finally:
-            self._bulk_chunks -= not camp.urgent
+            if not camp.urgent:
+                self._bulk[camp.provider] -= 1
             heartbeat.cancel()
             left = await self.durably(self._release_script, [keys.KEY_PREFIX, cid, k, owner])
             report.left = int(left)
@@ -309,6 +325,39 @@ class Engine:
     def providers(self) -> list[str]:
         """The providers this worker can send for."""
         return [name for name in self._channels if self.serves(name)]
+
+    async def _claim(self, cid: str, k: int, owner: str) -> Any:
+        """CLAIM: {count, indices, attempts}, or a count <= 0 saying why nothing was."""
+        s = self.settings
+        return await self._claim_script(args=[keys.KEY_PREFIX, cid, k, owner, s.lease_seconds])
+
+    async def _claim_starved(self, owner: str) -> tuple[str, int, Campaign, Any] | None:
+        """A bulk chunk claimed for ``owner``, of a provider whose queue has signals waiting
+        and that has no bulk chunk in this process; None if there is none (at once for a
+        worker serving one provider). The pending set may still list chunks with nothing
+        left to claim, so a few are tried."""
+        starved = [p for p in self.providers if not self._bulk[p]]
+        if not starved:
+            return None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for provider in starved:
+                pipe.llen(c.bulk_queue(provider))
+            waiting = {p for p, n in zip(starved, await pipe.execute(), strict=True) if n}
+        if not waiting:
+            return None
+        tries = c.SHARE_TRIES
+        for member in await self.redis.zrange(keys.K_PENDING, 0, c.SHARE_SCAN - 1):
+            cid, _, k = str(member).rpartition(":")
+            camp = await self._campaign(cid)
+            if camp is None or camp.provider not in waiting or camp.urgent:
+                continue
+            got = await self._claim(cid, int(k), owner)
+            if int(got[0]) > 0:
+                return cid, int(k), camp, got
+            tries -= 1
+            if not tries:
+                break
+        return None
 
     async def _campaign(self, cid: str) -> Campaign | None:
         found = self._campaigns.get(cid)
