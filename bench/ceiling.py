@@ -49,6 +49,9 @@ async def run(
         url = env["SMSQUEUE_WOOXY_URL"] + "/sms/send"
         headers = {"Access-Token": env["SMSQUEUE_WOOXY_TOKEN"], "Content-Type": "application/json"}
     domain = env.get("SMSQUEUE_WOOXY_DOMAIN", "")
+    # The first number loads phonenumbers' metadata (about half a second): not inside a
+    # timed run, which at a short --seconds it would otherwise mostly fill.
+    list(numbers(1))
     stop_at = None if seconds is None else time.monotonic() + seconds
     messages = 0
 

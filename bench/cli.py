@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import notes, report
-from bench.config import DEFAULT_OUTPUT, DEFAULT_README, QUICK, BenchConfig, Sizes
+from bench.config import (
+    DEFAULT_OUTPUT,
+    DEFAULT_README,
+    QUICK,
+    QUICK_OUTPUT,
+    ROOT,
+    BenchConfig,
+    Sizes,
+)
 from bench.runner import Runner
 
 
@@ -41,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--voip", type=int, help="recipients per VoIP campaign")
     p.add_argument("--enqueue", help="campaign sizes for enqueue, comma-separated (last: backlog)")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the Markdown report")
+    where = f"default {DEFAULT_OUTPUT.relative_to(ROOT)}; quick: {QUICK_OUTPUT}"
+    p.add_argument("--output", type=Path, help=f"the Markdown report ({where})")
     p.add_argument("--readme", type=Path, help=f"README to update (default {DEFAULT_README.name})")
     p.add_argument("--no-readme", action="store_true", help="leave the README alone")
     p.add_argument("--data-dir", type=Path, help="keep servers' data and logs here")
@@ -58,12 +67,13 @@ def config(args: argparse.Namespace, argv: Sequence[str]) -> BenchConfig:
     if args.enqueue:
         changes["enqueue"] = tuple(int(x.replace("_", "")) for x in args.enqueue.split(","))
     sizes = dataclasses.replace(sizes, **changes)  # type: ignore[arg-type]
-    # --quick never touches the README unless one is named.
+    # --quick never touches the README or the committed report unless they are named.
     readme = (
         None
         if args.no_readme or (args.quick and not args.readme)
         else (args.readme or DEFAULT_README)
     )
+    output = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
     return BenchConfig(
         latency=args.latency,
         runs=args.runs or (1 if args.quick else 3),
@@ -72,7 +82,7 @@ def config(args: argparse.Namespace, argv: Sequence[str]) -> BenchConfig:
         sizes=sizes,
         quick=args.quick,
         profile=not args.no_profile,
-        output=args.output,
+        output=output,
         readme=readme,
         data_dir=args.data_dir,
         command=shlex.join(["python", "-m", "bench", *argv]),

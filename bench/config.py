@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.md"
 DEFAULT_README = ROOT / "README.md"
+# A quick run is a smoke test: its tiny figures must not replace the committed report.
+QUICK_OUTPUT = Path(tempfile.gettempdir()) / "smsqueue-bench-quick.md"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,9 +27,13 @@ class Sizes:
     backlog_probes: int = 100  # single sends behind a backlog
     probe_gap: float = 0.1  # seconds between probes
     sweep: tuple[float, ...] = (0.005, 0.02, 0.1)  # provider latencies for the growth table
-    sweep_seconds: float = 6.0  # a sweep run lasts about this long
+    # A sweep run lasts about this long; the steady rate is read over its middle 80%.
+    sweep_seconds: float = 8.0
     capacity_seconds: float = 6.0  # the sandbox load test
     profile_seconds: float = 5.0  # py-spy per profile
+    layouts: tuple[int, ...] = (3, 2, 1)  # worker processes to compare at the main latency
+    layout_seconds: float = 6.0  # one run per layout, about this long
+    kill_watch: float = 10.0  # seconds watched after the kill -9 (more than a permit lease)
 
     def __post_init__(self) -> None:
         if min(self.wooxy, self.ceiling, self.voip, self.peer_voip, self.peer_enqueue) < 1:
@@ -35,6 +42,8 @@ class Sizes:
             raise ValueError("enqueue sizes must be positive and ascending")
         if min(self.probes, self.backlog_probes) < 1:
             raise ValueError("probe counts must be positive")
+        if self.layouts and min(self.layouts) < 1:
+            raise ValueError("layouts must be positive worker counts")
 
 
 QUICK = Sizes(
@@ -51,6 +60,8 @@ QUICK = Sizes(
     sweep_seconds=0.5,
     capacity_seconds=1.0,
     profile_seconds=1.0,
+    layout_seconds=0.5,
+    kill_watch=6.0,  # still past the 5 s permit lease, or there is no recovery to see
 )
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 
 from bench import procs
 from bench.peer_side import PeerPool
+from bench.timeline import Timeline
 from smsqueue.intake.producer import SmsQueue
 from smsqueue.store import keys
 from smsqueue.store.histograms import BUCKETS, le
@@ -67,6 +71,16 @@ class BenchEnv:
     def stop_workers(self) -> None:
         procs.stop_all(self.cluster.workers)
 
+    def stop_worker(self) -> None:
+        """Stop the newest worker (warm shutdown), leaving the others running."""
+        procs.stop_all([self.cluster.workers.pop()])
+
+    def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
+        """``kill -9`` one worker and reap it; it leaves the cluster's list."""
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        self.cluster.workers.remove(proc)
+
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self.cluster.workers]
 
@@ -79,6 +93,11 @@ class BenchEnv:
     def set_latency(self, latency: float) -> None:
         self.sandbox.configure(latency=latency)
         self.latency = latency
+
+    def timeline(self, provider: str) -> Timeline:
+        """Every request's arrival and leave since the last reset (``GET /_sandbox/timings``)."""
+        doc = httpx.get(f"{self.sandbox.url}/_sandbox/timings", timeout=120).json()
+        return Timeline.from_json(doc, provider)
 
     def sandbox_pid(self) -> int:
         proc = self.cluster.sandbox.process

@@ -16,10 +16,13 @@ from bench.config import ROOT
 from bench.env import BenchEnv
 from bench.numbers import numbers
 from bench.results import Capacity, RunOut
+from bench.stats import percentile
+from bench.timeline import idle_gaps, steady_rate
 from smsqueue import constants as c
 from smsqueue.store import keys
 
 TEXT = "Your order has shipped. Reply STOP to opt out."
+CAP = c.DEFAULT_WOOXY_MAX_CONCURRENCY
 
 
 def accepted_epoch(message: dict[str, Any]) -> float:
@@ -55,7 +58,7 @@ def _sandbox_ms(state0: dict[str, Any], state1: dict[str, Any], provider: str) -
     return area * 1000 / requests if requests > 0 else math.nan
 
 
-def _run_out(
+def run_out(
     messages: int, seconds: float, s0: dict[str, Any], s1: dict[str, Any], provider: str, **kw: Any
 ) -> RunOut:
     return RunOut(
@@ -68,6 +71,28 @@ def _run_out(
     )
 
 
+def outside(
+    env: BenchEnv, run: RunOut, provider: str, *, start: float | None, meter: procs.CpuMeter
+) -> RunOut:
+    """Add what the sandbox's request times say (steady rate, permit idle gaps, start-up,
+    span) and the CPU per process to ``run``. ``start``: time.monotonic() when the run's
+    clock started (None: not comparable, as for the ceiling client's own clock)."""
+    tl = env.timeline(provider)
+    run.cpu_by_process = {procs.process_label(g, p): v for (g, p), v in meter.per_process.items()}
+    if not tl.arrived:
+        return run
+    per_request = run.messages / max(tl.requests, 1)  # Wooxy: one; VoIP: a batch
+    run.steady_rate = steady_rate(tl.arrived) * per_request
+    run.span = tl.left[-1] - tl.arrived[0] if tl.left else math.nan
+    if start is not None:
+        run.startup = tl.arrived[0] - start
+        run.tail = run.seconds - run.startup - run.span
+    if provider == c.WOOXY and run.peak <= CAP:
+        gaps = idle_gaps(tl, CAP)
+        run.idle_p50, run.idle_p99 = percentile(gaps, 50), percentile(gaps, 99)
+    return run
+
+
 # --- throughput ----------------------------------------------------------------
 
 
@@ -77,6 +102,7 @@ def ours_campaign(env: BenchEnv, n: int, provider: str, *, timeout: float) -> Ru
     state0 = env.sandbox.state()
     meter = env.meter()
     meter.start()
+    start = time.monotonic()
     t0 = time.perf_counter()
     rc = env.q.send_campaign(numbers(n), text=TEXT, provider=provider)
     enqueued = time.perf_counter() - t0
@@ -89,10 +115,11 @@ def ours_campaign(env: BenchEnv, n: int, provider: str, *, timeout: float) -> Ru
     if not done or camp.finished_at is None:
         raise RuntimeError(f"campaign {rc.id} not done after {timeout:.0f}s: {camp.counts}")
     sent = camp.counts["sent"]
-    return _run_out(
+    run = run_out(
         sent, camp.finished_at - camp.created_at, state0, state1, provider,
         ok=sent == n == int(state1["accepted"][provider]), cpu=cpu, enqueue_seconds=enqueued,
     )  # fmt: skip
+    return outside(env, run, provider, start=start, meter=meter)
 
 
 def peer_burst(env: BenchEnv, n: int, provider: str, *, timeout: float) -> RunOut:
@@ -105,6 +132,7 @@ def peer_burst(env: BenchEnv, n: int, provider: str, *, timeout: float) -> RunOu
     state0 = env.sandbox.state()
     meter = env.meter()
     meter.start()
+    start = time.monotonic()
     t0 = time.time()
     env.peer.enqueue(numbers(n), TEXT, provider)
     enqueued = time.time() - t0
@@ -116,11 +144,12 @@ def peer_burst(env: BenchEnv, n: int, provider: str, *, timeout: float) -> RunOu
     if not done:
         raise RuntimeError(f"peer: {state1['accepted'][provider]} of {n} accepted in {timeout}s")
     last = max(accepted_epoch(m) for m in env.sandbox.messages())
-    return _run_out(
+    run = run_out(
         n, last + env.latency - t0, state0, state1, provider,
         ok=int(state1["accepted"][provider]) == n and env.peer.backlog() == 0, cpu=cpu,
         enqueue_seconds=enqueued,
     )  # fmt: skip
+    return outside(env, run, provider, start=start, meter=meter)
 
 
 def _client(env: BenchEnv, args: list[str]) -> subprocess.Popen[str]:
@@ -153,10 +182,19 @@ def ceiling(env: BenchEnv, n: int, *, seconds: float | None = None) -> RunOut:
     cpu["producer"] = float(got["cpu"])  # the client's own, without its start-up
     state1 = env.sandbox.state()
     sent = int(got["messages"])
-    return _run_out(
+    run = run_out(
         sent, float(got["seconds"]), state0, state1, c.WOOXY,
         ok=got["errors"] == 0 and int(state1["accepted"][c.WOOXY]) == sent, cpu=cpu,
     )  # fmt: skip
+    run = outside(env, run, c.WOOXY, start=None, meter=meter)
+    me = procs.process_label("producer", os.getpid())
+    if me in run.cpu_by_process:
+        # The client's own CPU while sending, as for ``cpu["producer"]`` above.
+        run.cpu_by_process = {
+            **{k: v for k, v in run.cpu_by_process.items() if k != me},
+            "ceiling client (httpx.AsyncClient)": float(got["cpu"]),
+        }
+    return run
 
 
 def capacity(env: BenchEnv, seconds: float, *, clients: int = 2, in_flight: int = 16) -> Capacity:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 
-from bench.report import CAP, rows
+from bench import readings, targets
+from bench.fmt import CAP, ours_cpu, peer_cpu
+from bench.report import other_rows
 from bench.results import Profile, Results, Throughput
 from bench.stats import percentile
 from smsqueue import constants as c
@@ -66,12 +68,56 @@ def method(res: Results) -> list[str]:
         "=...)` on 5xx, 429 and network errors. It has no idea of Wooxy's cap.",
         "- Calibrated ceiling (`bench/ceiling.py`): one process, `httpx.AsyncClient` on "
         "asyncio's own event loop (as our workers run), exactly 10 Wooxy requests always in "
-        "flight; rate = messages / wall time.",
-        "- smsqueue throughput: one campaign per run, rate = sent / (`finished_at` − "
-        "`created_at`), so the enqueue is inside the clock (the producer writes while the "
-        "workers send). Peer: n `delay()` calls with its workers running, rate = n / (last "
-        "`accepted_at` + L − the moment before the first `delay()`). Peak and mean in flight "
-        "come from the sandbox, which counts every request from parsed to answered.",
+        "flight; its own clock: messages / wall time from its first request to its last answer.",
+        "- End-to-end rates: smsqueue, one campaign per run, sent / (`finished_at` − "
+        "`created_at`), so the enqueue and the workers' start are inside the clock. Peer: n "
+        "`delay()` calls with its workers running, n / (last `accepted_at` + L − the moment "
+        "before the first `delay()`). Peak and mean in flight come from the sandbox, which "
+        "counts every request from parsed to answered.",
+        "- Steady rates (the outside measure, on which the throughput targets are judged): the "
+        "sandbox records each request's arrival and leave on the machine's monotonic clock "
+        "(`GET /_sandbox/timings`, `time.monotonic()`, nanosecond resolution, where "
+        "`accepted_at` has milliseconds). Over the middle 80% of a run's requests by arrival "
+        "(the first and last 10% left out), rate = requests between the window's first and "
+        "last arrival / the time between them. The same for smsqueue, the ceiling and the "
+        f"peer. Sweep runs last about {sizes.sweep_seconds:g} s, sized from the ceiling's "
+        "rate at each latency.",
+        "- Permit idle time: with at most 10 in flight and the count starting at what was in "
+        "flight at the sandbox's reset (zero here), the k-th request to leave frees a slot "
+        "that only the (k + 10)-th arrival can take, so gap = arrival[k + 10] − leave[k], "
+        "both from the sandbox's request times, over the arrivals of the steady window. The "
+        "gaps add up exactly to the idle slot-time (10 − in flight, integrated); pairing in "
+        "order gives each freed permit the first request that could have used it. A gap "
+        "holds the client's whole turn-around: reading the answer, recording it, giving the "
+        "permit back or handing it on, starting the next request, and the sandbox's own "
+        "delay in reading it. p50 and p99 per run, median of the runs.",
+        "- Kill -9: a Wooxy campaign at L with every worker running; 2 s in, SIGKILL one "
+        "worker. Every 10 ms the bench reads the sandbox's in-flight count and the permits "
+        "in the `smsq:permits:wooxy` sorted set (member -> lease expiry). Recovery = from "
+        "the kill to the first moment 10 requests are in flight again, after having been "
+        "fewer (exact, from the sandbox's request times; the polled figure beside it can "
+        "miss a short full moment). The permits the killed worker held are the members "
+        "present just after it died that are still at the same expiry half a lease later "
+        "(a live holder renews every third of a lease, or gives its permit back); the pool "
+        "is whole again when the set holds 10 permits and none of those. Mean in flight "
+        "over the "
+        f"{sizes.kill_watch:g} s after the kill from the same request times. The campaign is "
+        "then cancelled; the killed worker's chunks come back when their lease ends.",
+        "- VoIP drain after the enqueue: smsqueue's campaign is paused the moment "
+        "`send_campaign` creates it (before its first row is read), then all of it is "
+        "written; the clock runs from just before `resume()` to the sandbox's last answer. "
+        "The peer's VoIP queue is held (`cancel_consumer`) while the `delay()` loop fills "
+        "it; after `add_consumer` its clock runs from its first request's arrival to its "
+        "last answer (the consumer change waits for the transport's next poll, up to a "
+        "second, which is this method's delay, not the peer's). So smsqueue's clock holds "
+        "its own start and the peer's does not.",
+        "- CPU: each process's user + system time from /proc over the run (helpers the "
+        "producer ran count with it), per message sent. For the CPU target, ours is every "
+        "process but the sandbox (workers, Valkey, scheduler, producer) and the bare client's "
+        "is the client, Valkey and the scheduler: the provider's side counts for neither.",
+        f"- Worker layouts: one campaign of about {sizes.layout_seconds:g} s at L per worker "
+        "count, with all workers, then (after the kill -9 took one) one fewer at a time, "
+        "each stopped with a warm shutdown.",
         "- Enqueue: `send_campaign` over a generator of distinct valid US numbers (a new area "
         "code every 10,000), no worker running (the scheduler runs, as deployed). Memory = "
         "change of `used_memory` / accepted rows, with the chunk signals in the Celery queue. "
@@ -87,7 +133,8 @@ def method(res: Results) -> list[str]:
         "worker starts and the sends begin at once.",
         f"- Repeats: {s['runs']} runs for every throughput, latency and small enqueue figure; "
         f"{s['big_runs']} for the largest enqueue (it takes the longest); one run behind each "
-        "backlog. Profiles come from extra runs that are not in the figures.",
+        "backlog, for the kill -9 and per worker layout. Profiles come from extra runs that "
+        "are not in the figures.",
         f"- The machine is shared: load average {res.machine.get('load_during', '?')} during "
         "the run. Figures move with it; compare systems within one run, not across runs.",
         "",
@@ -99,13 +146,13 @@ def wooxy(res: Results) -> list[str]:
     ours, ceil = res.ours_wooxy.get(L), res.ceiling.get(L)
     if ours is None or ceil is None or not ours.rate.values:
         return []
-    share = ours.rate.median / ceil.rate.median
-    total, ceiling_total = _total_cpu(ours), _total_cpu(ceil)
+    share = ours.best.median / ceil.best.median
+    total, ceiling_total = ours_cpu(ours.cpu_ms), peer_cpu(ceil.cpu_ms)
     cores = int(res.machine.get("cores", "2") or 2)
-    need = total * ceil.rate.median / 1000
+    need = _total_cpu(ours) * ceil.best.median / 1000
     prof = _profile(res, "our 3 workers during a Wooxy")
     lines = [
-        f"**Wooxy, {share:.2f} of the ceiling.** The provider had "
+        f"**Wooxy, {share:.2f} of the ceiling (steady rates).** The provider had "
         f"{ours.avg_in_flight.median:.1f} of the 10 permitted requests in flight on average "
         f"(the bare client {ceil.avg_in_flight.median:.1f}): a permit is held from the Lua "
         "script that grants it to the one that returns it"
@@ -118,12 +165,12 @@ def wooxy(res: Results) -> list[str]:
         )
         + ". The time "
         "a permit is held beyond L is time the worker's event loop spends elsewhere. Our "
-        f"system used {total:.2f} ms of CPU per message in all "
+        f"processes and Valkey used {total:.2f} ms of CPU per message "
         f"({ours.cpu_ms.get('workers', 0):.2f} in the workers, "
-        f"{ours.cpu_ms.get('redis', 0):.2f} in Valkey), the bare client "
-        f"{ceiling_total:.2f} ms: at the ceiling's rate that is {need:.1f} cores of the "
-        f"machine's {cores}, shared with whatever else runs. Worker profile: {_groups(prof)}."
-        + _busy(prof),
+        f"{ours.cpu_ms.get('redis', 0):.2f} in Valkey), the bare client with Valkey "
+        f"{ceiling_total:.2f} ms ({total / ceiling_total:.1f}×); with the sandbox's share, at "
+        f"the ceiling's rate that is {need:.1f} cores of the machine's {cores}, shared with "
+        f"whatever else runs. Worker profile: {_groups(prof)}." + _busy(prof),
     ]
     lifts = []
     if prof is not None:
@@ -175,9 +222,11 @@ def voip(res: Results) -> list[str]:
     took = ov.n / ov.rate.median
     lines = [
         f"**VoIP, {x:.1f}× the peer** ({ov.rate.median:,.0f} against {pv.rate.median:,.0f} "
-        f"msg/s; the target asks {20 * pv.rate.median:,.0f}). Enqueueing took "
-        f"{ov.enqueue_s.median:.1f} s of the campaign's {took:.1f} s: the producer validates "
-        "and writes while the workers send, and competes with them for the cores. The whole "
+        f"msg/s; the target asks {20 * pv.rate.median:,.0f}). The drain took {took:.2f} s "
+        f"from `resume()`, the first request arriving {ov.startup.median * 1000:,.0f} ms after "
+        f"it; the enqueue before it took {ov.enqueue_s.median:.2f} s and is not in the clock "
+        f"(the peer's workers took their first task {pv.startup.median:.2f} s after "
+        "`add_consumer`, which is left out of its clock). During the drain the whole "
         f"system used {total:.3f} ms of CPU per message (workers "
         f"{ov.cpu_ms.get('workers', 0):.3f}, Valkey {ov.cpu_ms.get('redis', 0):.3f}, sandbox "
         f"{ov.cpu_ms.get('sandbox', 0):.3f}, producer {ov.cpu_ms.get('producer', 0):.3f}); on "
@@ -229,7 +278,8 @@ def enqueue(res: Results) -> list[str]:
     busy = sum(cpu.values()) * big.rate.median / 1000
     lines = [
         f"**Enqueue, {big.rate.median:,.0f} rows/s** ({big.n:,} rows in "
-        f"{big.seconds.median:.1f} s; the target needs {big.n / 20:,.0f}/s). CPU per row: "
+        f"{big.seconds.median:.1f} s; the target needs "
+        f"{1_000_000 / targets.ENQUEUE_SECONDS:,.0f}/s). CPU per row: "
         f"producer (with the helper processes it ran) {cpu.get('producer', 0) * 1000:.1f} µs, "
         f"Valkey {cpu.get('redis', 0) * 1000:.1f} µs, scheduler "
         f"{cpu.get('scheduler', 0) * 1000:.1f} µs: {busy:.2f} of the {cores} cores were busy "
@@ -346,7 +396,7 @@ def sandbox(res: Results) -> list[str]:
 
 
 def notes(res: Results) -> list[str]:
-    missed = [r.scenario for r in rows(res) if r.met is False]
+    missed = [r.scenario for r in [*targets.rows(res), *other_rows(res)] if r.met is False]
     head = [
         "### Targets missed in this run",
         "",
@@ -369,7 +419,11 @@ def notes(res: Results) -> list[str]:
         ]
     return [
         *head,
+        *readings.outside(res),
         *wooxy(res),
+        *readings.idle(res),
+        *readings.layouts(res),
+        *readings.kill(res),
         *voip(res),
         *enqueue(res),
         *backlog(res),

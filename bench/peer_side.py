@@ -62,6 +62,25 @@ class PeerPool:
         """Stop every peer worker (warm shutdown)."""
         procs.stop_all(self.workers)
 
+    def hold(self, provider: str) -> None:
+        """Every worker stops taking ``provider``'s tasks (they stay queued) until ``take``."""
+        self._control("cancel_consumer", peer.QUEUES[provider])
+
+    def take(self, provider: str) -> None:
+        """Every worker takes ``provider``'s tasks again."""
+        self._control("add_consumer", peer.QUEUES[provider])
+
+    def _control(self, command: str, queue: str) -> None:
+        # ``limit``: return once every worker replied, not at the end of the timeout.
+        replies = (
+            getattr(self.app.control, command)(
+                queue, reply=True, timeout=5.0, limit=len(self.workers)
+            )
+            or []
+        )
+        if len(replies) < len(self.workers):
+            raise RuntimeError(f"{command} {queue}: {len(replies)} of {len(self.workers)} replied")
+
     def pids(self) -> list[int]:
         return [w.pid for w in self.workers]
 

@@ -77,6 +77,8 @@ class CpuMeter:
     def __init__(self, groups: Callable[[], Mapping[str, Sequence[int]]]) -> None:
         self._groups = groups
         self._start: CpuSample | None = None
+        # After ``stop``: CPU seconds per process, by (group, pid).
+        self.per_process: dict[tuple[str, int], float] = {}
 
     def _sample(self) -> CpuSample:
         me = os.getpid()
@@ -96,11 +98,24 @@ class CpuMeter:
         assert self._start is not None, "CpuMeter.stop before start"
         begin, end = self._start, self._sample()
         out: dict[str, float] = {}
+        self.per_process = {}
         for name in {*begin.cpu, *end.cpu}:
             b, e = begin.cpu.get(name, {}), end.cpu.get(name, {})
-            out[name] = sum(max(0.0, e.get(p, b.get(p, 0.0)) - b.get(p, 0.0)) for p in {*b, *e})
+            for p in {*b, *e}:
+                self.per_process[name, p] = max(0.0, e.get(p, b.get(p, 0.0)) - b.get(p, 0.0))
+            out[name] = sum(self.per_process[name, p] for p in {*b, *e})
         out["wall"] = end.wall - begin.wall
         return out
+
+
+def process_label(group: str, pid: int) -> str:
+    """A name for one process of a CpuMeter group, for a per-process table."""
+    if group == "producer":
+        if pid == os.getpid():
+            return "producer (the bench process, with the helpers it ran)"
+        return f"producer child {pid}"
+    names = {"workers": "worker", "peer": "peer worker", "redis": "Valkey"}
+    return f"{names.get(group, group)} {pid}"
 
 
 def wait_ready(app: Celery, names: set[str], *, timeout: float = 60.0) -> None:

@@ -24,6 +24,14 @@ class RunOut:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by component, + "wall"
     sandbox_ms: float = math.nan  # mean time a request spent in the sandbox (L plus its delays)
     enqueue_seconds: float = math.nan  # how long send_campaign / the delay() loop took
+    # From the sandbox's request times (bench.timeline): the outside measure.
+    steady_rate: float = math.nan  # messages/s over the middle 80% of requests
+    idle_p50: float = math.nan  # seconds a freed permit stayed unused (steady window)
+    idle_p99: float = math.nan
+    startup: float = math.nan  # from the start of the clock to the first request's arrival
+    span: float = math.nan  # from the first request's arrival to the last one's answer
+    tail: float = math.nan  # the rest of ``seconds``: from the last answer to the clock's stop
+    cpu_by_process: dict[str, float] = field(default_factory=dict)  # CPU seconds per process
 
     @property
     def rate(self) -> float:
@@ -46,10 +54,29 @@ class Throughput:
     enqueue_s: Figure = field(default_factory=Figure)
     provider_latency_ms: float = math.nan  # mean, as our workers saw it (smsq:hist)
     permit_wait_ms: float = math.nan  # mean wait for a rate slot and a Wooxy permit
+    steady: Figure = field(default_factory=Figure)  # msg/s, middle 80% of requests
+    idle_p50: Figure = field(default_factory=Figure)  # seconds, per run
+    idle_p99: Figure = field(default_factory=Figure)
+    startup: Figure = field(default_factory=Figure)  # seconds before the first arrival
+    span: Figure = field(default_factory=Figure)  # first arrival to last answer, seconds
+    tail: Figure = field(default_factory=Figure)  # the end-to-end clock after the last answer
+    cpu_proc_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per message, per process
+
+    @property
+    def best(self) -> Figure:
+        """The steady rate when the sandbox gave one, else the end-to-end rate."""
+        return self.steady if self.steady.values else self.rate
 
     def add(self, run: RunOut) -> None:
         self.n = run.messages
         self.rate.add(run.rate)
+        for fig, value in (
+            (self.steady, run.steady_rate), (self.idle_p50, run.idle_p50),
+            (self.idle_p99, run.idle_p99), (self.startup, run.startup), (self.span, run.span),
+            (self.tail, run.tail),
+        ):  # fmt: skip
+            if not math.isnan(value):
+                fig.add(value)
         self.peak = max(self.peak, run.peak)
         if not math.isnan(run.avg_in_flight):
             self.avg_in_flight.add(run.avg_in_flight)
@@ -62,12 +89,13 @@ class Throughput:
         if wall > 0:
             self.sandbox_busy = max(self.sandbox_busy, run.cpu.get("sandbox", 0.0) / wall)
         runs = self.rate.n
-        for name, secs in run.cpu.items():
-            if name == "wall" or run.messages == 0:
-                continue
-            per = secs * 1000 / run.messages
-            old = self.cpu_ms.get(name, 0.0)
-            self.cpu_ms[name] = old + (per - old) / runs  # the mean over runs
+        for into, cpu in ((self.cpu_ms, run.cpu), (self.cpu_proc_ms, run.cpu_by_process)):
+            for name, secs in cpu.items():
+                if name == "wall" or run.messages == 0:
+                    continue
+                per = secs * 1000 / run.messages
+                old = into.get(name, 0.0)
+                into[name] = old + (per - old) / runs  # the mean over runs
 
 
 @dataclass(slots=True)
@@ -137,6 +165,29 @@ class Capacity:
 
 
 @dataclass(slots=True)
+class Recovery:
+    """A worker holding Wooxy permits killed with SIGKILL mid-campaign: how the pool recovered.
+
+    Times are seconds from the kill; in-flight figures are the sandbox's.
+    """
+
+    workers: int = 0  # worker processes before the kill
+    held: int = 0  # permits the killed worker held: left in Redis, never renewed again
+    expired: float = math.nan  # when the last of them ran out (Redis's clock, from the kill)
+    lease: float = math.nan  # SMSQUEUE_PERMIT_SECONDS
+    before: float = math.nan  # mean in flight over the second before the kill
+    lowest: int = 0  # fewest in flight between the kill and the recovery
+    whole: float = math.nan  # until Redis had 10 permits held by live workers again
+    back: float = math.nan  # until 10 were in flight again (sandbox request times)
+    back_polled: float = math.nan  # the same, seen by polling the sandbox every 10 ms
+    watch: float = 0.0  # seconds watched after the kill
+    after: float = math.nan  # mean in flight over ``watch`` seconds after the kill
+    sent_after: int = 0  # requests that arrived in that window
+    peak: int = 0  # most in flight at once over the whole scenario
+    error: str = ""
+
+
+@dataclass(slots=True)
 class Profile:
     """py-spy samples of some processes, aggregated."""
 
@@ -166,8 +217,10 @@ class Results:
     ours_wooxy: dict[float, Throughput] = field(default_factory=dict)
     peer_wooxy: dict[float, Throughput] = field(default_factory=dict)  # 1 worker
     peer_wooxy_2: Throughput | None = None  # 2 workers, main latency
-    ours_voip: Throughput | None = None
-    peer_voip: Throughput | None = None
+    ours_voip: Throughput | None = None  # drain after the enqueue (rate = n / drain time)
+    peer_voip: Throughput | None = None  # the same for the peer's tasks
+    layouts: dict[int, Throughput] = field(default_factory=dict)  # Wooxy by worker processes
+    kill: Recovery | None = None
     ours_enqueue: dict[int, Enqueue] = field(default_factory=dict)
     peer_enqueue: Enqueue | None = None
     ours_idle: Latency | None = None

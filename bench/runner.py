@@ -43,16 +43,27 @@ class Runner:
         self.res.log.append(line)
         print(line, file=sys.stderr, flush=True)
 
-    def throughput(self, label: str, one: Callable[[], RunOut]) -> Throughput:
-        """``cfg.runs`` runs of ``one``."""
+    def throughput(
+        self, label: str, one: Callable[[], RunOut], *, runs: int | None = None
+    ) -> Throughput:
+        """``runs`` (default ``cfg.runs``) runs of ``one``."""
         out = Throughput(label=label)
-        for i in range(self.cfg.runs):
+        runs = runs or self.cfg.runs
+        for i in range(runs):
             run = one()
             out.add(run)
+            steady = "" if math.isnan(run.steady_rate) else f" (steady {run.steady_rate:,.0f})"
+            idle = (
+                ""
+                if math.isnan(run.idle_p99)
+                else f", permit idle p50 {run.idle_p50 * 1000:.2f} / p99 "
+                f"{run.idle_p99 * 1000:.2f} ms"
+            )
             self.say(
-                f"  {label} run {i + 1}/{self.cfg.runs}: {run.messages:,} in {run.seconds:.2f}s"
-                f" = {run.rate:,.0f} msg/s, peak {run.peak} in flight, {run.sandbox_ms:.1f} ms"
-                " in the sandbox" + ("" if run.ok else "  (counts do not match!)")
+                f"  {label} run {i + 1}/{runs}: {run.messages:,} in {run.seconds:.2f}s"
+                f" = {run.rate:,.0f} msg/s{steady}, peak {run.peak} in flight, "
+                f"{run.sandbox_ms:.1f} ms in the sandbox{idle}"
+                + ("" if run.ok else "  (counts do not match!)")
             )
         return out
 

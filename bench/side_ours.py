@@ -6,7 +6,7 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
-from bench import measure, probes, procs
+from bench import drain, layouts, measure, probes, procs
 from bench.results import Enqueue, Latency, Throughput
 from smsqueue import constants as c
 from smsqueue.store import keys
@@ -33,6 +33,7 @@ def run(r: Runner) -> None:
     )
     wooxy(r)
     voip(r)
+    layouts.run(r)
     env.stop_workers()
 
 
@@ -146,12 +147,11 @@ def wooxy(r: Runner) -> None:
 
 def voip(r: Runner) -> None:
     s, env, res = r.sizes, r.env, r.res
-    r.say(f"smsqueue: VoIP campaigns of {s.voip:,}, one text")
+    r.say(f"smsqueue: VoIP campaigns of {s.voip:,}, one text, drained after the enqueue")
     hist = Throughput(label="")
     with r.histograms(c.VOIP, hist):
         got = r.throughput(
-            "smsqueue voip",
-            lambda: measure.ours_campaign(env, s.voip, c.VOIP, timeout=r.timeout(s.voip)),
+            "smsqueue voip drain", lambda: drain.ours(env, s.voip, timeout=r.timeout(s.voip))
         )
     got.provider_latency_ms = hist.provider_latency_ms
     res.ours_voip = got

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from bench import measure, probes
+from bench import drain, measure, probes
 from bench.results import Enqueue, Latency
 from smsqueue import constants as c
 
@@ -73,7 +73,7 @@ def run(r: Runner) -> None:
         lambda: measure.peer_burst(env, s.wooxy, c.WOOXY, timeout=r.timeout(s.wooxy)),
     )
     res.peer_voip = r.throughput(
-        f"peer voip 2x{cfg.peer_threads}",
-        lambda: measure.peer_burst(env, s.peer_voip, c.VOIP, timeout=r.timeout(s.peer_voip)),
+        f"peer voip drain 2x{cfg.peer_threads}",
+        lambda: drain.peer(env, s.peer_voip, timeout=r.timeout(s.peer_voip)),
     )
     peer.stop()

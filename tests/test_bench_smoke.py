@@ -15,13 +15,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = (
-    "Provider sandbox capacity",
-    "Wooxy campaign",
+    # Issue #12's targets, one row each
+    "Wooxy, L = 20 ms",
+    "Wooxy, L = 100 ms",
+    "Wooxy, L = 5 ms",
+    "CPU per Wooxy message",
+    "Permit idle time",
+    "After kill -9",
     "VoIP campaign",
-    "Enqueue of a",
-    "Redis memory per pending message",
-    "Single send behind a",
+    "Enqueue of",
     "Idle single send",
+    "Single send behind a",
+    # Other checks
+    "Provider sandbox capacity",
+    "Redis memory per pending message",
 )
 
 

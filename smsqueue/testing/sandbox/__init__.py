@@ -9,7 +9,8 @@ deterministically, so tests and benchmarks exercise the real clients::
         assert sandbox.state.peak_in_flight["wooxy"] <= 10
 
 Admin endpoints under ``/_sandbox/``: ``GET state``, ``GET messages``,
-``GET``/``POST config``, ``POST reset``.
+``GET timings`` (each request's arrival and leave time), ``GET``/``POST config``,
+``POST reset``.
 """
 
 from __future__ import annotations

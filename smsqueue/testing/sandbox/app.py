@@ -61,6 +61,9 @@ class SandboxApp:
         self._admin: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", ADMIN_PREFIX + "/state"): lambda _: json_response(200, self.state.snapshot()),
             ("GET", ADMIN_PREFIX + "/messages"): self._messages,
+            ("GET", ADMIN_PREFIX + "/timings"): lambda _: json_response(
+                200, self.state.timings_json()
+            ),
             ("GET", ADMIN_PREFIX + "/config"): lambda _: json_response(200, self.config.as_json()),
             ("POST", ADMIN_PREFIX + "/config"): self._post_config,
             ("POST", ADMIN_PREFIX + "/reset"): self._reset,

@@ -3,7 +3,9 @@
 Besides the peak, the in-flight count is integrated over time (``in_flight_seconds``,
 on the sandbox's monotonic ``clock``): the difference of two snapshots divided by the
 time between them is the average number of requests in flight over that window, which
-is how a test measures how well a capped provider's permits are used.
+is how a test measures how well a capped provider's permits are used. Each request's
+arrival and leave time is kept too (``timings``, same clock), for measures that need
+the order of events rather than their sum.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from decimal import Decimal
 
 from smsqueue.constants import PROVIDERS
 from smsqueue.testing.sandbox.faults import FAULT_KINDS, Fault, FaultPlan
+from smsqueue.testing.sandbox.timings import Timings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +91,7 @@ class SandboxState:
         self.peak_in_flight = dict.fromkeys(PROVIDERS, 0)
         self.in_flight_seconds = dict.fromkeys(PROVIDERS, 0.0)
         self._since = dict.fromkeys(PROVIDERS, clock())
+        self.timings = Timings()
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
         # Recipients whose request got no readable answer (reset, hang, dropped connection,
         # a 2xx of unknown shape): the only ones the queue may rightly call 'unknown'.
@@ -102,7 +106,7 @@ class SandboxState:
     def enter(self, provider: str) -> None:
         """A complete request for ``provider`` was parsed; it is in flight until ``leave``."""
         self.requests[provider] += 1
-        self._accrue(provider)
+        self.timings.arrive(provider, self._accrue(provider))
         now = self.in_flight[provider] + 1
         self.in_flight[provider] = now
         if now > self.peak_in_flight[provider]:
@@ -110,14 +114,15 @@ class SandboxState:
 
     def leave(self, provider: str) -> None:
         """The request's answer was written, or its connection closed first."""
-        self._accrue(provider)
+        self.timings.leave(provider, self._accrue(provider))
         self.in_flight[provider] -= 1
 
-    def _accrue(self, provider: str, now: float | None = None) -> None:
-        """Add in-flight x time since the last change to ``in_flight_seconds``."""
+    def _accrue(self, provider: str, now: float | None = None) -> float:
+        """Add in-flight x time since the last change to ``in_flight_seconds``; returns now."""
         now = self._clock() if now is None else now
         self.in_flight_seconds[provider] += self.in_flight[provider] * (now - self._since[provider])
         self._since[provider] = now
+        return now
 
     # --- money and records ---------------------------------------------------
 
@@ -206,6 +211,7 @@ class SandboxState:
         for provider in self.in_flight_seconds:
             self.in_flight_seconds[provider] = 0.0
             self._since[provider] = now
+        self.timings.reset(self.in_flight)
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
         self.cut = dict.fromkeys(PROVIDERS, 0)
         self.entry_faults = 0
@@ -234,3 +240,7 @@ class SandboxState:
             "messages": len(self.messages),
             "balance": None if self.balance is None else str(self.balance),
         }
+
+    def timings_json(self) -> dict[str, object]:
+        """Every request's arrival and leave time, as ``GET /_sandbox/timings`` shows them."""
+        return self.timings.as_json(self._clock())
