@@ -42,6 +42,25 @@ def run(r: Runner) -> None:
         while len(env.cluster.workers) > k:
             env.stop_worker()
         one(r, k, n)
+    durable(r, n)
+
+
+def durable(r: Runner, n: int) -> None:
+    """The same short campaign with every worker on SMSQUEUE_DURABLE_MARKS: the cost of
+    waiting for each in-flight mark to reach Valkey's disk (WAITAOF) before its request."""
+    env, workers = r.env, r.cfg.workers
+    env.stop_workers()
+    env.cluster.extra_env["SMSQUEUE_DURABLE_MARKS"] = "true"
+    try:
+        env.start_workers(workers)
+        r.res.durable = r.throughput(
+            f"smsqueue wooxy, {workers} worker(s), durable marks",
+            functools.partial(measure.ours_campaign, r.env, n, c.WOOXY, timeout=r.timeout(n)),
+            runs=1,
+        )
+    finally:
+        env.stop_workers()
+        del env.cluster.extra_env["SMSQUEUE_DURABLE_MARKS"]
 
 
 def one(r: Runner, workers: int, n: int) -> None:

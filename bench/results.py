@@ -220,6 +220,7 @@ class Results:
     ours_voip: Throughput | None = None  # drain after the enqueue (rate = n / drain time)
     peer_voip: Throughput | None = None  # the same for the peer's tasks
     layouts: dict[int, Throughput] = field(default_factory=dict)  # Wooxy by worker processes
+    durable: Throughput | None = None  # Wooxy, all workers, SMSQUEUE_DURABLE_MARKS=true
     kill: Recovery | None = None
     ours_enqueue: dict[int, Enqueue] = field(default_factory=dict)
     peer_enqueue: Enqueue | None = None
