@@ -35,6 +35,7 @@ import collections
 import contextlib
 import itertools
 import math
+import os
 import time
 import uuid
 from collections.abc import Coroutine
@@ -121,7 +122,10 @@ class RedisLeaseLimiter:
         self._beat_every = lease_seconds / BEATS_PER_LEASE
         self._wake_timeout = wake_timeout
         self._max_handoffs = max_handoffs
-        self._ids = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
+        # One prefix per limiter (a generator's element expression would draw a new one for
+        # every permit): a permit in Redis names the process that took it.
+        prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._ids = (f"{prefix}:{n}" for n in itertools.count())
         self._acquire = client.register_script(lua.PERMIT_ACQUIRE)
         self._release = client.register_script(lua.PERMIT_RELEASE)
         self._renew = client.register_script(lua.PERMIT_RENEW)
