@@ -2,17 +2,18 @@
 
 ``from smsqueue import SmsQueue`` is the producer API (``AsyncSmsQueue`` its asyncio
 twin). They are loaded on first use, so the sandbox and the provider clients import
-without Celery. The producer's own refusals, ``InvalidRef`` and ``CampaignKeyConflict``,
-are ``smsqueue.errors.InputError``s, exported here too, as is ``Event`` (what
-``events()`` returns).
+without Celery. The producer's own refusals, ``InvalidRef``, ``CampaignKeyConflict`` and
+``Suppressed`` (a single send to a suppressed number), are ``smsqueue.errors.InputError``s,
+exported here too, as are ``Event`` (what ``events()`` returns) and ``Suppression`` (what
+``suppression()`` returns).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from smsqueue.errors import CampaignKeyConflict, InvalidRef
-from smsqueue.models import Event
+from smsqueue.errors import CampaignKeyConflict, InvalidRef, Suppressed
+from smsqueue.models import Event, Suppression
 
 __version__ = "0.1.0"
 
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from smsqueue.intake.producer import SmsQueue
 
 __all__ = [
-    "AsyncSmsQueue", "CampaignKeyConflict", "Event", "InvalidRef", "SmsQueue", "__version__",
+    "AsyncSmsQueue", "CampaignKeyConflict", "Event", "InvalidRef", "SmsQueue", "Suppressed",
+    "Suppression", "__version__",
 ]  # fmt: skip
 
 

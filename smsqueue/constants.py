@@ -144,6 +144,20 @@ EVENT_MESSAGE_FAILED: Final = "message.failed"
 EVENT_MESSAGE_UNKNOWN: Final = "message.unknown"
 EVENT_MESSAGE_CANCELLED: Final = "message.cancelled"
 EVENT_CAMPAIGN_FINISHED: Final = "campaign.finished"
+
+# --- delivery policies (docs/policies.md) ----------------------------------
+
+EVENT_MESSAGE_EXPIRED: Final = "message.expired"
+EVENT_MESSAGE_SUPPRESSED: Final = "message.suppressed"
+# Longest reason kept with a suppressed number, in characters.
+MAX_SUPPRESSION_REASON_CHARS: Final = 200
+# Numbers looked up per round trip when checking a campaign against the suppression list
+# (one HMGET each), and sent per round trip by import.
+SUPPRESSION_BATCH: Final = 500
+# A campaign's running cost is kept in the campaign hash as an integer number of these
+# parts of the currency unit, so its total is exact (HINCRBYFLOAT would drift).
+COST_SCALE_DIGITS: Final = 9
+
 # Most events one SmsQueue.events call returns.
 MAX_EVENTS_PER_READ: Final = 10_000
 
@@ -186,3 +200,31 @@ def worker_queues(providers: Iterable[str]) -> list[str]:
     """The queues a worker serving ``providers`` reads, most urgent first."""
     names = list(providers)
     return [*map(priority_queue, names), *map(bulk_queue, names), QUEUE_CONTROL]
+
+
+# --- webhooks ---------------------------------------------------------------
+# (smsqueue.webhooks signs and verifies; smsqueue.operations.webhooks delivers.)
+
+# Every event type an outcome event may have: what SMSQUEUE_WEBHOOK_EVENTS may name.
+EVENT_TYPES: Final = (
+    EVENT_MESSAGE_SENT,
+    EVENT_MESSAGE_FAILED,
+    EVENT_MESSAGE_UNKNOWN,
+    EVENT_MESSAGE_CANCELLED,
+    EVENT_MESSAGE_EXPIRED,
+    EVENT_MESSAGE_SUPPRESSED,
+    EVENT_CAMPAIGN_FINISHED,
+)
+# The header carrying "t=<unix seconds>,v1=<hex HMAC-SHA256>".
+WEBHOOK_SIGNATURE_HEADER: Final = "Smsqueue-Signature"
+# How far a signature's time may be from the receiver's clock, s (verify's default).
+WEBHOOK_TOLERANCE_SECONDS: Final = 300
+# Most events one POST carries.
+WEBHOOK_MAX_EVENTS: Final = 100
+# Consecutive failed POSTs after which the endpoint is suspended (then only probed).
+WEBHOOK_SUSPEND_AFTER: Final = 5
+DEFAULT_WEBHOOK_TIMEOUT: Final = 10.0
+DEFAULT_WEBHOOK_MAX_AGE: Final = 86_400.0
+DEFAULT_WEBHOOK_RETRY_BASE: Final = 1.0
+DEFAULT_WEBHOOK_RETRY_CAP: Final = 300.0
+DEFAULT_WEBHOOK_PROBE_SECONDS: Final = 300.0

@@ -8,8 +8,11 @@ next, not where the error came from::
     ├── InputError ................ rejected at the edge, before Redis (ValueError)
     │   ├── InvalidPhoneNumber
     │   ├── InvalidRef                a ref over 200 characters, or not Unicode
+    │   ├── Suppressed                a single send to a number on the suppression list
     │   └── CampaignKeyConflict       a campaign key used with other rows, text or provider
     ├── NotFound .................. no such message, smsid or campaign (KeyError)
+    ├── InvalidSignature .......... a webhook POST not signed by us, altered or too old
+    │                               (ValueError; raised by smsqueue.webhooks.verify)
     └── ProviderError ............. anything a provider call can end in
         ├── TransientError ........ not sent; try again later (honour retry_after)
         │   ├── ProviderUnavailable   5xx, "Internal server error", "Publishing error"
@@ -62,6 +65,17 @@ class InvalidRef(InputError):
     Its message never repeats the ref: a ref may be personal data."""
 
 
+class Suppressed(InputError):
+    """A single send to a number on the suppression list (``SmsQueue.suppress``, or a
+    provider that called it blacklisted): nothing was stored. ``number`` is the number in
+    E.164; the message never repeats it whole."""
+
+    def __init__(self, message: str, *, number: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.number = number
+        self.reason = reason
+
+
 class CampaignKeyConflict(InputError):
     """A campaign key cannot be honoured as asked: it names a campaign sent with another
     provider or text (or strictness), the rows given are not those the cut-off call had
@@ -73,6 +87,10 @@ class NotFound(SmsQueueError, KeyError):
 
     def __str__(self) -> str:  # KeyError would print the repr of its argument
         return str(self.args[0]) if self.args else "not found"
+
+
+class InvalidSignature(SmsQueueError, ValueError):
+    """A webhook's signature header is missing, malformed, too old, or matches no secret."""
 
 
 class ProviderError(SmsQueueError):

@@ -56,7 +56,11 @@ class MessageStatus:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CampaignStatus:
-    """A campaign's state; ``counts`` has every status name and sums to ``total``."""
+    """A campaign's state; ``counts`` has every status name and sums to ``total``.
+
+    ``cost`` is the sum of its accepted messages' costs so far (the provider's figure when
+    it gave one, else parts x the configured price), in the provider's currency;
+    ``expires_at`` the end of its validity period (Unix seconds), None without one."""
 
     id: str
     status: str
@@ -67,6 +71,32 @@ class CampaignStatus:
     send_at: float | None = None
     finished_at: float | None = None
     provider_paused: str | None = None
+    cost: Decimal = Decimal(0)
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suppression:
+    """A number on the suppression list: never sent to while it is there.
+
+    ``provider`` is the provider that called it blacklisted (None when it was added by
+    hand, ``SmsQueue.suppress``); ``at`` when it was added (Unix seconds, Redis's clock)."""
+
+    number: str
+    reason: str
+    provider: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuppressReport:
+    """What ``SmsQueue.suppress_many`` did: ``added`` numbers were not on the list before,
+    ``already`` were (kept as they were, or given the new reason when one was given);
+    ``rejected`` are not phone numbers."""
+
+    added: int
+    already: int
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,8 +161,9 @@ class WorkerInfo:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """One outcome event, as ``SmsQueue.events`` reads it: a message's final outcome
-    (``message.sent``, ``message.failed``, ``message.unknown``, ``message.cancelled``) or
-    a campaign's end (``campaign.finished``, with ``counts``).
+    (``message.sent``, ``message.failed``, ``message.unknown``, ``message.cancelled``,
+    ``message.expired``, ``message.suppressed``) or a campaign's end
+    (``campaign.finished``, with ``counts`` and ``cost``, the campaign's total).
 
     ``id`` is the event's stream id: unique, increasing, and what ``events(after=...)``
     takes to read on from it. ``status`` is the message's public status (``scheduled``
@@ -170,6 +201,8 @@ class Event:
         }
         if self.counts is not None:
             data["counts"] = dict(self.counts)
+            if self.cost is not None:
+                data["cost"] = str(self.cost)
             return data
         data.update(
             message_id=self.message_id,

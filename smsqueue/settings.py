@@ -7,11 +7,13 @@ Every variable is ``SMSQUEUE_`` + the field name in capitals, for example
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -139,6 +141,40 @@ class Settings(BaseSettings):
     )
     max_parts: int = Field(c.DEFAULT_MAX_PARTS, ge=1, le=255, description="Longest text, in parts.")
 
+    webhook_url: str | None = Field(
+        None,
+        description="POST outcome events here (see docs/webhooks.md); https:// unless the"
+        " host is loopback. Unset: no webhooks.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key signing each webhook POST; needed with WEBHOOK_URL."
+    )
+    webhook_events: str | None = Field(
+        None,
+        description="Event types to post, comma-separated (e.g. message.failed,"
+        "campaign.finished); unset: every type.",
+    )
+    webhook_timeout: float = Field(
+        c.DEFAULT_WEBHOOK_TIMEOUT, gt=0, le=60, description="Webhook connect/write/read timeout, s."
+    )
+    webhook_max_age: float = Field(
+        c.DEFAULT_WEBHOOK_MAX_AGE,
+        gt=0,
+        description="Retry an event's delivery this long after it happened, s; older ones"
+        " are skipped (logged and counted).",
+    )
+    webhook_retry_base: float = Field(
+        c.DEFAULT_WEBHOOK_RETRY_BASE, gt=0, description="First webhook retry backoff, s."
+    )
+    webhook_retry_cap: float = Field(
+        c.DEFAULT_WEBHOOK_RETRY_CAP, gt=0, description="Longest webhook retry backoff, s."
+    )
+    webhook_probe_seconds: float = Field(
+        c.DEFAULT_WEBHOOK_PROBE_SECONDS,
+        gt=0,
+        description="Time between tries of a suspended webhook endpoint, s.",
+    )
+
     default_region: str | None = Field(
         None, description="Region (e.g. US) for numbers typed without +country code."
     )
@@ -177,6 +213,29 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an https:// URL")
+        if parts.scheme == "http" and not _loopback(parts.hostname):
+            raise ValueError("must be https:// (http:// only on a loopback address)")
+        return value
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _webhook_events(cls, value: str | None) -> str | None:
+        names = [name.strip() for name in (value or "").split(",") if name.strip()]
+        unknown = [name for name in names if name not in c.EVENT_TYPES]
+        if unknown:
+            raise ValueError(
+                f"unknown event type {unknown[0]!r}; known: {', '.join(c.EVENT_TYPES)}"
+            )
+        return ",".join(dict.fromkeys(names)) or None
 
     @field_validator("default_region", mode="before")
     @classmethod
@@ -220,10 +279,28 @@ class Settings(BaseSettings):
         """The Redis URL with any password shown as ***."""
         return _URL_PASSWORD.sub(r"\1***@", self.redis_url)
 
+    @property
+    def safe_webhook_url(self) -> str | None:
+        """The webhook URL without its user, password, query or fragment (for logs)."""
+        return None if self.webhook_url is None else safe_url(self.webhook_url)
+
+    @property
+    def webhook_event_types(self) -> frozenset[str]:
+        """The event types webhooks post (every type when WEBHOOK_EVENTS is unset)."""
+        if not self.webhook_events:
+            return frozenset(c.EVENT_TYPES)
+        return frozenset(self.webhook_events.split(","))
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        # repr() and str() show every field: hide a password in the Redis URL.
+        # repr() and str() show every field: hide a password in the Redis URL, and the
+        # credentials a webhook URL may carry.
         for name, value in super().__repr_args__():
-            yield name, self.safe_redis_url if name == "redis_url" else value
+            if name == "redis_url":
+                yield name, self.safe_redis_url
+            elif name == "webhook_url":
+                yield name, self.safe_webhook_url
+            else:
+                yield name, value
 
     @model_validator(mode="after")
     def _invariants(self) -> Settings:
@@ -242,6 +319,12 @@ class Settings(BaseSettings):
             raise ValueError("durable_replicas needs durable_marks")
         if self.retry_cap < self.retry_base:
             raise ValueError("retry_cap must not be below retry_base")
+        if self.webhook_url and (
+            self.webhook_secret is None or not self.webhook_secret.get_secret_value()
+        ):
+            raise ValueError("webhook_url needs webhook_secret (SMSQUEUE_WEBHOOK_SECRET)")
+        if self.webhook_retry_cap < self.webhook_retry_base:
+            raise ValueError("webhook_retry_cap must not be below webhook_retry_base")
         return self
 
     def require_wooxy(self) -> tuple[SecretStr, str]:
@@ -263,6 +346,30 @@ class Settings(BaseSettings):
 
 # "redis://user:password@host" or "redis://:password@host": the part after the colon.
 _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's host name) is this machine: localhost, 127.0.0.0/8, ::1."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def safe_url(url: str) -> str:
+    """``url`` as logs may show it: scheme, host, port and path; no credentials or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def load(**overrides: object) -> Settings:
@@ -307,6 +414,9 @@ def markdown() -> str:
         " `READ_TIMEOUT` + `LEASE_SECONDS`: Celery never redelivers a task that is still"
         " running.",
         "- `RETRY_CAP` >= `RETRY_BASE`.",
+        "- `WEBHOOK_URL` is `https://`, or `http://` on a loopback address (127.0.0.0/8,"
+        " `::1`, `localhost`), and needs `WEBHOOK_SECRET`; `WEBHOOK_EVENTS` names known"
+        " event types only; `WEBHOOK_RETRY_CAP` >= `WEBHOOK_RETRY_BASE`.",
         "",
     ]
     return "\n".join(lines)

@@ -79,7 +79,8 @@ def test_no_scheduler_and_overdue_work_fail_with_exit_1(
     assert proc.returncode == exits.FAILED
     verdicts = {line.split()[1]: line.split()[0] for line in proc.stdout.splitlines()}
     assert verdicts == {
-        "redis": "ok", "scheduler": "FAIL", "workers": "ok", "due": "FAIL", "circuits": "ok"
+        "redis": "ok", "scheduler": "FAIL", "workers": "ok", "due": "FAIL", "circuits": "ok",
+        "webhooks": "ok",
     }  # fmt: skip
     # At least the 120 s it was made overdue by; a slow machine may add a second or more.
     late = re.search(r"the oldest due entry is (\d+) s overdue \(limit 60 s\)", proc.stdout)
@@ -134,5 +135,5 @@ def test_unreachable_redis_prints_one_line_and_runs_nothing_else(tmp_path: Path)
     assert as_json.returncode == proc.returncode
     data = json.loads(as_json.stdout)
     assert data["ok"] is False
-    assert [c["ok"] for c in data["checks"]] == [False, None, None, None, None]
+    assert [c["ok"] for c in data["checks"]] == [False, None, None, None, None, None]
     assert {c["detail"] for c in data["checks"][1:]} == {"not run"}

@@ -16,7 +16,7 @@ from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.delivery import runtime
 from smsqueue.models import WorkerInfo
-from smsqueue.operations import logs, sdnotify
+from smsqueue.operations import logs, sdnotify, webhooks
 from smsqueue.operations.scheduler import Scheduler
 from smsqueue.providers import registry
 from smsqueue.store import clock, presence, redisconn
@@ -65,6 +65,9 @@ def _start_duties(**_: object) -> None:
         ).start()
     else:
         threading.Thread(target=_watch_duties, name="smsqueue-watch", daemon=True).start()
+        # The duties' run() delivers webhooks (SMSQUEUE_WEBHOOK_URL); without them, this
+        # worker still takes its turn (one process at a time holds the delivery lease).
+        webhooks.start(settings, _duties_stop)
 
 
 def _watch_duties() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # isort: off
 # Registered in this order, which is the order --help lists them in.
-from smsqueue.cli import services, messages, campaign, reports, pool, health  # noqa: F401
+from smsqueue.cli import services, messages, campaign, reports, pool, health, suppress  # noqa: F401
 
 # isort: on
 from smsqueue.cli.app import app

@@ -30,6 +30,23 @@ AtOpt = Annotated[
 ]
 SenderOpt = Annotated[str | None, typer.Option(help="Sender name (wooxy) or number (voip).")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+TtlOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--ttl",
+        metavar="SECONDS",
+        help="Validity period from the send time: not handed to the provider by then, "
+        "it ends expired and is never sent.",
+    ),
+]
+ExpiresAtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--expires-at",
+        metavar="WHEN",
+        help="End of the validity period, as --at reads times (instead of --ttl).",
+    ),
+]
 
 
 def complete_provider(incomplete: str) -> list[str]:

@@ -11,7 +11,18 @@ import typer
 
 from smsqueue import settings as settings_mod
 from smsqueue.cli import show
-from smsqueue.cli.app import AtOpt, JsonOpt, ProviderOpt, SenderOpt, TagOpt, app, emit, fail
+from smsqueue.cli.app import (
+    AtOpt,
+    ExpiresAtOpt,
+    JsonOpt,
+    ProviderOpt,
+    SenderOpt,
+    TagOpt,
+    TtlOpt,
+    app,
+    emit,
+    fail,
+)
 from smsqueue.cli.inputs import parse_at
 from smsqueue.cli.pool import warn_if_unserved
 from smsqueue.cli.wait import wait_for_campaign
@@ -81,6 +92,8 @@ def campaign(
             "--again", help="Send even if this file, text and provider were sent recently."
         ),
     ] = False,
+    ttl: TtlOpt = None,
+    expires_at: ExpiresAtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Send a text to every row of a CSV file (streamed), personalised from its columns."""
@@ -105,6 +118,9 @@ def campaign(
         raise InputError("--text is empty")
     tpl = Template(text)
     send_at = None if at is None else parse_at(at, timezone=settings.timezone)
+    until = None if expires_at is None else parse_at(expires_at, timezone=settings.timezone)
+    if ttl is not None and until is not None:
+        fail("--ttl and --expires-at do not go together", exits.USAGE)
     source = open_source(
         file, stdin=sys.stdin.buffer, delimiter=delimiter, phone_column=phone_column
     )
@@ -116,7 +132,10 @@ def campaign(
             f"(columns: {found})"
         )
     if dry_run or strict:
-        check = dryrun.dry_run(source, text, provider=provider, settings=settings)
+        check = dryrun.dry_run(
+            source, text, provider=provider, settings=settings,
+            suppressed=suppression_lookup(settings),
+        )  # fmt: skip
         if dry_run:
             data = {"dry_run": True, "file": source.name, "provider": provider,
                     **check.as_dict(), "send_at": show.iso(send_at)}  # fmt: skip
@@ -137,7 +156,7 @@ def campaign(
     q = SmsQueue(settings=settings)
     rc = q.send_campaign(
         source.rows(), text=text, provider=provider, sender=sender, tags=tags,
-        strict=strict, send_at=send_at, key=ckey,
+        strict=strict, send_at=send_at, key=ckey, ttl=ttl, expires_at=until,
     )  # fmt: skip
     if rc.existing and key is None:
         fail(
@@ -193,6 +212,34 @@ def campaign(
         raise typer.Exit(code)
 
 
+def suppression_lookup(settings: settings_mod.Settings) -> Any:
+    """The dry run's look-up of the suppression list; while Redis is out of reach it warns
+    once and checks nothing (a dry run needs no Redis)."""
+    import redis
+
+    from smsqueue.intake.producer import SmsQueue
+
+    q: list[Any] = []
+    down = False
+
+    def lookup(numbers: Any) -> dict[str, str]:
+        nonlocal down
+        if down:
+            return {}
+        try:
+            if not q:
+                q.append(SmsQueue(settings=settings))
+            return dict(q[0].suppressed_among(numbers))
+        except redis.RedisError:
+            down = True
+            typer.echo(
+                "warning: Redis out of reach: the suppression list was not checked", err=True
+            )
+            return {}
+
+    return lookup
+
+
 @app.command()
 def failed(
     campaign_id: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="A campaign id.")],
@@ -238,6 +285,9 @@ def failed(
 
     def human() -> None:
         head = f"campaign {campaign_id}: {counts['failed']} failed, {counts['unknown']} unknown"
+        for name in ("expired", "suppressed"):  # never re-queued: they would end alike
+            if counts[name]:
+                head += f", {counts[name]} {name}"
         typer.echo(head + (f" (first {limit} listed)" if limit and len(found) >= limit else ""))
         # The ref column only when some message has one: most campaigns have none.
         refs = any(m.ref for m in found)

@@ -10,7 +10,17 @@ import typer
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
 from smsqueue.cli import show
-from smsqueue.cli.app import AtOpt, JsonOpt, ProviderOpt, SenderOpt, TagOpt, app, emit
+from smsqueue.cli.app import (
+    AtOpt,
+    ExpiresAtOpt,
+    JsonOpt,
+    ProviderOpt,
+    SenderOpt,
+    TagOpt,
+    TtlOpt,
+    app,
+    emit,
+)
 from smsqueue.cli.inputs import parse_at
 from smsqueue.cli.pool import warn_if_unserved
 from smsqueue.errors import NotFound
@@ -31,6 +41,8 @@ def send(
             "--ref", metavar="REF", help="Your own reference, kept with the message (200 chars)."
         ),
     ] = None,
+    ttl: TtlOpt = None,
+    expires_at: ExpiresAtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Enqueue one message; prints its id."""
@@ -40,10 +52,11 @@ def send(
     settings = settings_mod.load()
     check_campaign_args(provider, sender, tag or ())
     send_at = None if at is None else parse_at(at, timezone=settings.timezone)
+    until = None if expires_at is None else parse_at(expires_at, timezone=settings.timezone)
     q = SmsQueue(settings=settings)
     mid = q.send(
         to, text, provider=provider, sender=sender, tags=tag or (), key=key, ref=ref,
-        send_at=send_at,
+        send_at=send_at, ttl=ttl, expires_at=until,
     )  # fmt: skip
     data = {"id": mid, "send_at": show.iso(send_at)}
     emit(data, as_json, lambda: typer.echo(mid))

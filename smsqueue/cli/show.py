@@ -53,9 +53,15 @@ def summary(st: CampaignStatus) -> str:
     n = st.counts
     line = (
         f"campaign {st.id} {st.status}: {n['sent']} sent, {n['failed']} failed, "
-        f"{n['unknown']} unknown, {n['cancelled']} cancelled of {st.total}"
+        f"{n['unknown']} unknown, {n['cancelled']} cancelled"
     )
-    if n["failed"] or n["unknown"]:
+    for name in ("expired", "suppressed"):
+        if n.get(name):
+            line += f", {n[name]} {name}"
+    line += f" of {st.total}"
+    if st.cost:
+        line += f", cost {st.cost}"
+    if n["failed"] or n["unknown"] or n.get("expired") or n.get("suppressed"):
         line += f" (see: smsqueue failed {st.id})"
     return line
 

@@ -191,7 +191,7 @@ class ChunkSender:
             if ch.capped:
                 shared.metrics.observe("permit_wait_seconds", ch.name, time.perf_counter() - waited)
             try:
-                started = await self.ledger.mark_in_flight(batch)
+                started = await self.ledger.mark_in_flight(batch, [self.rows[i][0] for i in batch])
                 if started is None:
                     self.stopped = True
                     return
@@ -273,7 +273,8 @@ class ChunkSender:
                     index=i,
                     kind=kind,
                     smsid=accepted.smsid if accepted else "",
-                    cost=str(cost) if accepted else "",
+                    # Plain decimal text (never 1E-7): FINISH adds it to the campaign's total.
+                    cost=format(cost, "f") if accepted else "",
                     parts=parts,
                     error=f"{type(error).__name__}: {reason}" if error else "",
                     delay=delay,

@@ -88,14 +88,24 @@ class Ledger:
         self._probe_seconds = probe_seconds
         self._retention_seconds = retention_seconds
 
-    async def mark_in_flight(self, indices: Sequence[int]) -> Started | None:
+    async def mark_in_flight(
+        self, indices: Sequence[int], numbers: Sequence[str] | None = None
+    ) -> Started | None:
         """The messages now in flight (those still claimed by us), with their attempts.
+
+        ``numbers`` (the same messages' numbers, in order) lets START end those on the
+        suppression list; a message past its campaign's validity ends expired. Either is
+        left out of the answer: it must not be sent.
 
         None when the chunk must stop: the lease was lost, the campaign is no longer
         active or its provider is paused (and this is not the probe's turn).
         """
         args = [keys.KEY_PREFIX, self.cid, self.k, self.owner, self._probe_seconds,
                 ",".join(map(str, indices))]  # fmt: skip
+        if numbers is not None:
+            if len(numbers) != len(indices):
+                raise ValueError("one number per index")
+            args.append(",".join(numbers))
         durable = True
         if self._on_disk is None:
             res = await self._mark_in_flight_script(args=args)

@@ -52,6 +52,8 @@ from smsqueue.models import (
     CancelReport,
     Event,
     MessageStatus,
+    Suppression,
+    SuppressReport,
     WorkerInfo,
 )
 from smsqueue.settings import Settings
@@ -161,12 +163,15 @@ class AsyncSmsQueue(ProducerCore):
         ref: str | None = None,
         send_at: datetime | None = None,
         provider_schedule: bool = False,
+        expires_at: datetime | None = None,
+        ttl: float | None = None,
     ) -> str:
         """Enqueue one message on the priority lane; returns its id (see SmsQueue.send)."""
         return await self._run(
             self._op_send(
                 to, text, provider=provider, sender=sender, tags=tags, key=key, ref=ref,
-                send_at=send_at, provider_schedule=provider_schedule,
+                send_at=send_at, provider_schedule=provider_schedule, expires_at=expires_at,
+                ttl=ttl,
             )
         )  # fmt: skip
 
@@ -182,18 +187,53 @@ class AsyncSmsQueue(ProducerCore):
         send_at: datetime | None = None,
         provider_schedule: bool = False,
         key: str | None = None,
+        expires_at: datetime | None = None,
+        ttl: float | None = None,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients``, an iterable or an async iterable
         (streamed, never held whole); see SmsQueue.send_campaign."""
         op = self._op_send_campaign(
             text=text, provider=provider, sender=sender, tags=tags, strict=strict,
             send_at=send_at, provider_schedule=provider_schedule, key=key,
+            expires_at=expires_at, ttl=ttl,
         )  # fmt: skip
         rows = _Rows(recipients, settings=self.settings, source=text)
         try:
             return await self._run(op, rows)
         finally:
             await rows.aclose()
+
+    # --- the suppression list (see SmsQueue) ----------------------------------
+
+    async def suppress(self, number: str, *, reason: str = "") -> Suppression:
+        """Put ``number`` (normalised to E.164) on the suppression list; see SmsQueue.suppress."""
+        return await self._run(self._op_suppress(number, reason))
+
+    async def unsuppress(self, number: str) -> bool:
+        """Take ``number`` off the suppression list; False if it was not on it."""
+        return await self._run(self._op_unsuppress(number))
+
+    async def suppression(self, number: str) -> Suppression | None:
+        """The suppression record of ``number``, or None when it is not suppressed."""
+        return await self._run(self._op_suppression(number))
+
+    async def suppressions(self) -> AsyncIterator[Suppression]:
+        """Every suppressed number (in no order), read a page at a time."""
+        cursor = 0
+        while True:
+            cursor, page = await self._run(self._op_suppressions_page(cursor))
+            for entry in page:
+                yield entry
+            if not cursor:
+                return
+
+    async def suppress_many(self, numbers: Iterable[str], *, reason: str = "") -> SuppressReport:
+        """Suppress every number of ``numbers``, 500 per round trip; see SmsQueue.suppress_many."""
+        return await self._run(self._op_suppress_many(numbers, reason))
+
+    async def suppressed_among(self, numbers: Sequence[str]) -> dict[str, str]:
+        """Which of ``numbers`` (E.164) are suppressed: number -> rejection reason."""
+        return await self._run(self._op_suppressed_among(numbers))
 
     # --- read ---------------------------------------------------------------
 

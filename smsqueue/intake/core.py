@@ -14,17 +14,17 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Final, Literal, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from smsqueue import constants as c
 from smsqueue import settings as settings_mod
-from smsqueue.errors import CampaignKeyConflict, InputError, NotFound
+from smsqueue.errors import CampaignKeyConflict, InputError, NotFound, Suppressed
 from smsqueue.intake.rows import (
     check_campaign_args,
     check_key,
@@ -40,6 +40,8 @@ from smsqueue.models import (
     Event,
     MessageStatus,
     Rejected,
+    Suppression,
+    SuppressReport,
     WorkerInfo,
 )
 from smsqueue.providers import registry
@@ -52,8 +54,9 @@ from smsqueue.store.signals import queue_for
 T = TypeVar("T")
 
 ScriptName = Literal[
-    "create_single", "create_campaign", "write_chunk", "seal", "cancel", "set_status", "requeue"
-]
+    "create_single", "create_campaign", "write_chunk", "seal", "cancel", "set_status", "requeue",
+    "suppress",
+]  # fmt: skip
 # The Lua scripts the producer runs, by the name its ops ask for them.
 SCRIPTS: Mapping[ScriptName, str] = {
     "create_single": lua.CREATE_SINGLE,
@@ -63,6 +66,7 @@ SCRIPTS: Mapping[ScriptName, str] = {
     "cancel": lua.CANCEL,
     "set_status": lua.SET_STATUS,
     "requeue": lua.REQUEUE,
+    "suppress": lua.SUPPRESS,
 }
 
 
@@ -173,6 +177,32 @@ def parse_event(entry_id: str, fields: Mapping[str, str]) -> Event:
         cost=Decimal(cost) if cost else None,
         counts=None if counts is None else {str(n): int(v) for n, v in json.loads(counts).items()},
     )
+
+
+def parse_suppression(number: str, record: str) -> Suppression:
+    """A suppression-list entry (JSON ``[at, provider, reason]``) as a Suppression."""
+    try:
+        at, provider, reason = json.loads(record)
+    except (ValueError, TypeError):
+        at, provider, reason = 0, "", ""
+    return Suppression(
+        number=number, reason=str(reason or ""), provider=str(provider) or None, at=float(at or 0)
+    )
+
+
+def suppressed_reason(record: str) -> str:
+    """The reason a row to a suppressed number is rejected (it starts with ``suppressed``)."""
+    why = parse_suppression("", record).reason
+    return f"suppressed: {why}" if why else "suppressed"
+
+
+def check_reason(reason: object) -> str:
+    """A suppression reason as kept: text of at most MAX_SUPPRESSION_REASON_CHARS."""
+    if not isinstance(reason, str):
+        raise InputError("reason must be text")
+    if len(reason) > c.MAX_SUPPRESSION_REASON_CHARS:
+        raise InputError(f"reason is longer than {c.MAX_SUPPRESSION_REASON_CHARS} characters")
+    return reason.strip()
 
 
 def attempts_cmd(cid: str, k: int, idx: Sequence[int]) -> Cmd:
@@ -324,6 +354,8 @@ class ProducerCore:
         ref: str | None,
         send_at: datetime | None,
         provider_schedule: bool,
+        expires_at: datetime | None = None,
+        ttl: float | None = None,
     ) -> Op[str]:
         check_campaign_args(provider, sender, tags)
         number = phone.normalise(to, region=self.settings.default_region)
@@ -334,6 +366,15 @@ class ProducerCore:
         ref = check_ref(ref)
         cid = new_id()
         due, deliver_at = self._schedule(provider, send_at, provider_schedule)
+        expiry = self._expiry(due, expires_at, ttl)
+        record = yield Cmd("hget", (keys.K_SUPPRESSED, number))
+        if record is not None:
+            why = suppressed_reason(str(record))
+            raise Suppressed(
+                f"{phone.mask(number)} is on the suppression list ({why}): nothing was sent",
+                number=number,
+                reason=parse_suppression(number, str(record)).reason,
+            )
         # Stored as a template with no fields: its braces are text, never placeholders.
         tpl = text.replace("{", "{{").replace("}", "}}")
         fields = self._campaign_fields(
@@ -341,6 +382,8 @@ class ProducerCore:
         )
         if deliver_at is not None:
             fields += ["deliver_at", repr(deliver_at)]
+        if expiry is not None:
+            fields += ["expires_at", repr(expiry)]
         args = (
             keys.KEY_PREFIX, cid, key or "", self.settings.retention_seconds,
             json.dumps([[number] if ref is None else [number, ref]]),
@@ -363,6 +406,8 @@ class ProducerCore:
         send_at: datetime | None,
         provider_schedule: bool,
         key: str | None,
+        expires_at: datetime | None = None,
+        ttl: float | None = None,
     ) -> Op[CampaignReceipt]:
         """Create the campaign (or find the one ``key`` names), then write the rows
         NextOutcomes replies with."""
@@ -372,6 +417,7 @@ class ProducerCore:
         key = check_key(key, "key")
         tpl = Template(text)
         due, deliver_at = self._schedule(provider, send_at, provider_schedule)
+        expiry = self._expiry(due, expires_at, ttl)
         # A strict campaign stays a draft (never claimed) until every row has passed.
         meta = self._campaign_fields(
             provider,
@@ -385,6 +431,8 @@ class ProducerCore:
         )
         if deliver_at is not None:
             meta += ["deliver_at", repr(deliver_at)]
+        if expiry is not None:
+            meta += ["expires_at", repr(expiry)]
         got = yield Script("create_campaign", (keys.KEY_PREFIX, new_id(), key or "", *meta))
         cid, created = str(got[0]), bool(int(got[1]))
         resume = Resume()
@@ -408,6 +456,7 @@ class ProducerCore:
         duplicates = yield from self._op_write_rows(
             writer, resume, rejected, strict=strict, key=key
         )
+        rejected.sort(key=lambda r: r.row)  # suppressed rows are found a batch late
         if strict and rejected:
             yield from self._op_drop(cid, writer.chunks, key)
             first = rejected[0]
@@ -443,6 +492,24 @@ class ProducerCore:
         cid = writer.cid
         seen: set[str] = set()
         duplicates = 0
+        # Accepted rows wait here for the suppression check, one HMGET per batch (about
+        # one per chunk written).
+        unchecked: list[tuple[int, list[str]]] = []
+
+        def check_batch() -> Op[None]:
+            """Reject the waiting rows whose number is suppressed; write the others."""
+            if not unchecked:
+                return
+            batch = unchecked[:]
+            unchecked.clear()
+            found = yield Cmd("hmget", (keys.K_SUPPRESSED, [row[0] for _, row in batch]))
+            for (rowno, row), record in zip(batch, found, strict=True):
+                if record is not None:
+                    reason = suppressed_reason(str(record))
+                    rejected.append(Rejected(row=rowno, number=row[0], reason=reason))
+                elif not resume.skips(rowno, row[0]):
+                    yield from writer.add(row, rowno)
+
         try:
             while True:
                 got, error = yield NextOutcomes()
@@ -454,12 +521,17 @@ class ProducerCore:
                         duplicates += 1
                         continue
                     seen.add(row[0])
-                    if not resume.skips(rowno, row[0]):
-                        yield from writer.add(row, rowno)
+                    unchecked.append((rowno, row))
+                    # Checked once they could fill the chunk being written: a chunk still
+                    # goes out as soon as it is full, with one look-up for its rows.
+                    room = writer.size - len(writer.rows)
+                    if len(unchecked) >= min(c.SUPPRESSION_BATCH, max(room, 1)):
+                        yield from check_batch()
                 if error is not None:
                     raise error
                 if not got:
                     break
+            yield from check_batch()
             resume.check()  # every row had been written: only the seal was cut off
             yield from writer.flush()
         except (GeneratorExit, CampaignKeyConflict):
@@ -472,6 +544,7 @@ class ProducerCore:
             if strict:
                 yield from self._op_drop(cid, writer.chunks, key)
             else:
+                yield from check_batch()
                 yield from writer.flush()
                 if key is None:
                     yield Script("seal", (keys.KEY_PREFIX, cid))
@@ -569,6 +642,36 @@ class ProducerCore:
             return None, when
         return when, None
 
+    def _expiry(
+        self, due: float | None, expires_at: datetime | None, ttl: float | None
+    ) -> float | None:
+        """The end of a message's validity period (Unix seconds), or None for none.
+
+        ``ttl`` counts from the send time (``due``, or now); ``expires_at`` is a time
+        (naive ones read in SMSQUEUE_TIMEZONE). It must come after the send time."""
+        if expires_at is not None and ttl is not None:
+            raise InputError("give expires_at or ttl, not both")
+        start = self.clock() if due is None else due
+        if ttl is not None:
+            if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+                raise InputError("ttl must be a number of seconds, more than 0")
+            return start + float(ttl)
+        if expires_at is None:
+            return None
+        if not isinstance(expires_at, datetime):
+            raise InputError("expires_at must be a datetime")
+        if expires_at.tzinfo is None:
+            zone = self.settings.timezone
+            if zone is None:
+                raise InputError(
+                    "expires_at must be timezone-aware, or set SMSQUEUE_TIMEZONE for naive times"
+                )
+            expires_at = expires_at.replace(tzinfo=ZoneInfo(zone))
+        when = expires_at.timestamp()
+        if when <= start:
+            raise InputError("expires_at must come after the send time: it would never be sent")
+        return when
+
     def _op_drop(self, cid: str, chunks: int, key: str | None) -> Op[None]:
         # One transaction, like the creation: no reader sees a half-removed campaign. Its key
         # goes too: nothing was sent, so a second call with it starts afresh.
@@ -582,6 +685,68 @@ class ProducerCore:
             cmds += [Cmd("zrem", (keys.K_PENDING, *members)), Cmd("zrem", (keys.K_DUE, *members))]
         cmds.append(Cmd("zrem", (keys.K_CAMPAIGNS, cid)))
         yield Pipe(tuple(cmds), transaction=True)
+
+    # --- the suppression list ------------------------------------------------
+
+    def _number(self, number: str) -> str:
+        return phone.normalise(number, region=self.settings.default_region)
+
+    def _op_suppress(self, number: str, reason: str) -> Op[Suppression]:
+        e164, why = self._number(number), check_reason(reason)
+        yield Script("suppress", (keys.KEY_PREFIX, e164, why))
+        found = yield from self._op_suppression(e164)
+        assert found is not None
+        return found
+
+    def _op_unsuppress(self, number: str) -> Op[bool]:
+        return bool((yield Cmd("hdel", (keys.K_SUPPRESSED, self._number(number)))))
+
+    def _op_suppression(self, number: str) -> Op[Suppression | None]:
+        e164 = self._number(number)
+        record = yield Cmd("hget", (keys.K_SUPPRESSED, e164))
+        return None if record is None else parse_suppression(e164, str(record))
+
+    def _op_suppressions_page(self, cursor: int) -> Op[tuple[int, list[Suppression]]]:
+        """One HSCAN page of the list: (the next cursor, 0 at the end; its entries)."""
+        nxt, found = yield Cmd("hscan", (keys.K_SUPPRESSED, cursor), {"count": 1000})
+        page = [parse_suppression(str(n), str(r)) for n, r in dict(found).items()]
+        return int(nxt), page
+
+    def _op_suppress_many(self, numbers: Iterable[str], reason: str) -> Op[SuppressReport]:
+        why = check_reason(reason)
+        added = already = 0
+        rejected: list[Rejected] = []
+        batch: dict[str, None] = {}
+
+        def write() -> Op[None]:
+            nonlocal added, already
+            if batch:
+                args = [x for n in batch for x in (n, why)]
+                new = int((yield Script("suppress", (keys.KEY_PREFIX, *args))))
+                added, already = added + new, already + len(batch) - new
+                batch.clear()
+
+        for rowno, raw in enumerate(numbers, 1):
+            try:
+                batch[self._number(str(raw))] = None
+            except InputError as exc:
+                rejected.append(Rejected(row=rowno, number=str(raw), reason=str(exc)))
+                continue
+            if len(batch) >= c.SUPPRESSION_BATCH:
+                yield from write()
+        yield from write()
+        return SuppressReport(added=added, already=already, rejected=rejected)
+
+    def _op_suppressed_among(self, numbers: Sequence[str]) -> Op[dict[str, str]]:
+        """Which of ``numbers`` (E.164) are suppressed: number -> the rejection reason."""
+        out: dict[str, str] = {}
+        for j in range(0, len(numbers), c.SUPPRESSION_BATCH):
+            part = list(numbers[j : j + c.SUPPRESSION_BATCH])
+            found = yield Cmd("hmget", (keys.K_SUPPRESSED, part))
+            out.update(
+                (n, suppressed_reason(str(r))) for n, r in zip(part, found, strict=True) if r
+            )
+        return out
 
     # --- read ---------------------------------------------------------------
 
@@ -687,6 +852,8 @@ class ProducerCore:
                     send_at=float(meta["send_at"]) if meta.get("send_at") else None,
                     finished_at=float(meta["finished_at"]) if meta.get("finished_at") else None,
                     provider_paused=None if circuit is None else str(circuit),
+                    cost=cost_of(meta.get("cost_units")),
+                    expires_at=float(meta["expires_at"]) if meta.get("expires_at") else None,
                 )
             )
         return out
@@ -793,10 +960,7 @@ class ProducerCore:
                 cid, range(k0, min(k0 + CHUNKS_PER_READ, n_chunks))
             )
             found = [
-                (k, i, b)
-                for k, states in group
-                for i, b in enumerate(states)
-                if b in (keys.ST_FAILED, keys.ST_UNKNOWN)
+                (k, i, b) for k, states in group for i, b in enumerate(states) if b in FAILED_LISTED
             ]
             if limit is not None:
                 found = found[: max(limit - len(out), 0)]
@@ -858,7 +1022,7 @@ class ProducerCore:
             # A sent message's time is its result's; a failed one's, its last error's.
             if st in (keys.ST_SENT, keys.ST_PROVIDER_SCHEDULED):
                 at = sent_at
-            elif st in (keys.ST_FAILED, keys.ST_UNKNOWN):
+            elif st in FAILED_LISTED:
                 at = extra.get("at")
             else:
                 at = None
@@ -889,6 +1053,20 @@ class ProducerCore:
         if chunks:
             yield Publish(tuple((cid, int(k), queue) for k in chunks))
         return int(got[0])
+
+
+# What failed() lists: every final state of a message that was not delivered, and for
+# which a reason is kept (cancelled ones are the caller's own doing).
+FAILED_LISTED: Final = frozenset(
+    {keys.ST_FAILED, keys.ST_UNKNOWN, keys.ST_EXPIRED, keys.ST_SUPPRESSED}
+)
+
+
+def cost_of(units: str | None) -> Decimal:
+    """A campaign's running cost from its hash's integer ``cost_units``, exactly (trailing
+    zeros dropped: 0.03, not 0.030000000)."""
+    total = Decimal(int(units or 0)).scaleb(-c.COST_SCALE_DIGITS)
+    return total.quantize(Decimal(1)) if total == total.to_integral() else total.normalize()
 
 
 def not_steerable(cid: str, status: str, verb: str) -> NoReturn:

@@ -3,16 +3,20 @@
 The rows go through the producer's own steps (``validation.validated`` for each
 row, ``verdicts.judged`` for duplicates), so a dry run accepts, rejects and counts
 duplicates exactly as ``send_campaign`` would; then each accepted message is
-measured and priced.
+measured and priced. Given ``suppressed`` (a batched look-up of the suppression list,
+``SmsQueue.suppressed_among``), rows to suppressed numbers are rejected as
+``send_campaign`` would reject them; without it the dry run needs no Redis.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from smsqueue import constants as c
 from smsqueue.intake import validation
 from smsqueue.intake.csvfile import BadRow, CsvSource
 from smsqueue.intake.verdicts import ACCEPTED, DUPLICATE, judged
@@ -71,8 +75,20 @@ def price_per_part(settings: Settings, provider: str) -> Decimal:
     return registry.get(provider).terms(settings).price
 
 
-def dry_run(source: CsvSource, text: str, *, provider: str, settings: Settings) -> DryRun:
-    """Validate, dedupe and price every row of ``source`` as ``send_campaign`` would."""
+# number (E.164) -> why it is suppressed, for those of the numbers given that are.
+Lookup = Callable[[Sequence[str]], dict[str, str]]
+
+
+def dry_run(
+    source: CsvSource,
+    text: str,
+    *,
+    provider: str,
+    settings: Settings,
+    suppressed: Lookup | None = None,
+) -> DryRun:
+    """Validate, dedupe and price every row of ``source`` as ``send_campaign`` would
+    (with ``suppressed``, a batch of SUPPRESSION_BATCH numbers per look-up)."""
     tpl = Template(text)
     report = DryRun(price=price_per_part(settings, provider))
     outcomes = validation.validated(
@@ -83,13 +99,29 @@ def dry_run(source: CsvSource, text: str, *, provider: str, settings: Settings) 
         processes=validation.default_processes(settings.validation_processes),
     )
     rejected: list[BadRow] = []
+    waiting: list[tuple[int, list[str]]] = []
+
+    def check() -> None:
+        found = suppressed([row[0] for _, row in waiting]) if suppressed else {}
+        for position, row in waiting:
+            why = found.get(row[0])
+            if why is None:
+                est = segments.estimate(tpl.render(row[1:]), price_per_part=report.price)
+                report.add_message(est)
+            else:
+                rejected.append(BadRow(line=source.line_of(position), number=row[0], reason=why))
+        waiting.clear()
+
     for verdict, (position, row, number, reason) in judged(outcomes):
         if verdict == ACCEPTED and row is not None:
-            report.add_message(segments.estimate(tpl.render(row[1:]), price_per_part=report.price))
+            waiting.append((position, row))
+            if len(waiting) >= c.SUPPRESSION_BATCH:
+                check()
         elif verdict == DUPLICATE:
             report.duplicates += 1
         else:
             rejected.append(BadRow(line=source.line_of(position), number=number, reason=reason))
+    check()
     report.rejected = sorted([*source.bad, *rejected], key=lambda r: r.line)
     report.rows = report.accepted + report.duplicates + len(report.rejected)
     return report

@@ -38,6 +38,8 @@ from smsqueue.models import (
     Event,
     ExportRow,
     MessageStatus,
+    Suppression,
+    SuppressReport,
     WorkerInfo,
 )
 from smsqueue.settings import Settings
@@ -128,6 +130,8 @@ class SmsQueue(ProducerCore):
         ref: str | None = None,
         send_at: datetime | None = None,
         provider_schedule: bool = False,
+        expires_at: datetime | None = None,
+        ttl: float | None = None,
     ) -> str:
         """Enqueue one message on the priority lane; returns its id at once.
 
@@ -139,7 +143,8 @@ class SmsQueue(ProducerCore):
         return self._run(
             self._op_send(
                 to, text, provider=provider, sender=sender, tags=tags, key=key, ref=ref,
-                send_at=send_at, provider_schedule=provider_schedule,
+                send_at=send_at, provider_schedule=provider_schedule, expires_at=expires_at,
+                ttl=ttl,
             )
         )  # fmt: skip
 
@@ -155,6 +160,8 @@ class SmsQueue(ProducerCore):
         send_at: datetime | None = None,
         provider_schedule: bool = False,
         key: str | None = None,
+        expires_at: datetime | None = None,
+        ttl: float | None = None,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients`` (streamed, never held whole).
 
@@ -173,6 +180,7 @@ class SmsQueue(ProducerCore):
         op = self._op_send_campaign(
             text=text, provider=provider, sender=sender, tags=tags, strict=strict,
             send_at=send_at, provider_schedule=provider_schedule, key=key,
+            expires_at=expires_at, ttl=ttl,
         )  # fmt: skip
         s = self.settings
         outcomes = validation.validated(
@@ -186,6 +194,42 @@ class SmsQueue(ProducerCore):
             return self._run(op, outcomes)
         finally:
             outcomes.close()  # stops the helper processes, if any were started
+
+    # --- the suppression list -------------------------------------------------
+
+    def suppress(self, number: str, *, reason: str = "") -> Suppression:
+        """Put ``number`` on the suppression list: it is normalised to E.164, then never sent
+        to until ``unsuppress``. Rows to it are rejected at enqueue (reason ``suppressed...``),
+        a single send raises ``Suppressed``, and messages already queued end ``suppressed``.
+        A number already there keeps its record unless a reason is given (which then
+        replaces it). ``reason``: at most 200 characters."""
+        return self._run(self._op_suppress(number, reason))
+
+    def unsuppress(self, number: str) -> bool:
+        """Take ``number`` off the suppression list; False if it was not on it."""
+        return self._run(self._op_unsuppress(number))
+
+    def suppression(self, number: str) -> Suppression | None:
+        """The suppression record of ``number``, or None when it is not suppressed."""
+        return self._run(self._op_suppression(number))
+
+    def suppressions(self) -> Iterator[Suppression]:
+        """Every suppressed number (in no order), read a page at a time (HSCAN)."""
+        cursor = 0
+        while True:
+            cursor, page = self._run(self._op_suppressions_page(cursor))
+            yield from page
+            if not cursor:
+                return
+
+    def suppress_many(self, numbers: Iterable[str], *, reason: str = "") -> SuppressReport:
+        """Suppress every number of ``numbers`` (streamed, 500 per round trip); those that
+        are not phone numbers come back in ``rejected``."""
+        return self._run(self._op_suppress_many(numbers, reason))
+
+    def suppressed_among(self, numbers: Sequence[str]) -> dict[str, str]:
+        """Which of ``numbers`` (E.164) are suppressed: number -> rejection reason."""
+        return self._run(self._op_suppressed_among(numbers))
 
     # --- read ---------------------------------------------------------------
 

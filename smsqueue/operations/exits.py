@@ -50,8 +50,10 @@ class Failure:
 
 # A done campaign holding any of these did not send every message.
 _NOT_SENT: Final = tuple(
-    keys.PUBLIC_STATUS[s] for s in (keys.ST_FAILED, keys.ST_UNKNOWN, keys.ST_CANCELLED)
-)
+    keys.PUBLIC_STATUS[s]
+    for s in (keys.ST_FAILED, keys.ST_UNKNOWN, keys.ST_CANCELLED, keys.ST_EXPIRED,
+              keys.ST_SUPPRESSED)
+)  # fmt: skip
 
 
 def campaign_over(st: CampaignStatus) -> int:

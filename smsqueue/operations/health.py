@@ -22,7 +22,7 @@ DEFAULT_MAX_DUE_AGE: Final = 60.0
 # How many chunks of the pending set are looked at to find which providers have queued work.
 PENDING_SAMPLE: Final = 200
 
-CHECKS: Final = ("redis", "scheduler", "workers", "due", "circuits")
+CHECKS: Final = ("redis", "scheduler", "workers", "due", "circuits", "webhooks")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,6 +121,31 @@ def check_circuits(client: redis.Redis) -> Check:
     return Check(name="circuits", ok=True, detail="no provider paused")
 
 
+def check_webhooks(client: redis.Redis) -> Check:
+    """The webhook endpoint is not suspended (passes when no webhook is configured)."""
+    state = {str(k): str(v) for k, v in client.hgetall(keys.K_WEBHOOK_STATE).items()}
+    if state.get("suspended_since"):
+        now = clock.redis_now(client)
+        since = now - float(state["suspended_since"])
+        probe = max(0.0, float(state.get("probe_at") or now) - now)
+        return Check(
+            name="webhooks",
+            ok=False,
+            detail=f"suspended for {since:.0f} s after {state.get('failures', '?')} failed "
+            f"posts (last: {state.get('error') or 'unknown'}); next probe in {probe:.0f} s",
+        )
+    if state.get("failures"):
+        return Check(
+            name="webhooks",
+            ok=True,
+            detail=f"{state['failures']} failed post(s) in a row, retrying "
+            f"(last: {state.get('error') or 'unknown'})",
+        )
+    if not client.exists(keys.K_WEBHOOK_CURSOR):
+        return Check(name="webhooks", ok=True, detail="no webhook delivered here")
+    return Check(name="webhooks", ok=True, detail="no webhook suspended")
+
+
 def run(
     client: redis.Redis, *, max_due_age: float = DEFAULT_MAX_DUE_AGE, sample: int = PENDING_SAMPLE
 ) -> list[Check]:
@@ -138,6 +163,7 @@ def run(
             check_workers(client, sample=sample),
             check_due(client, max_age=max_due_age),
             check_circuits(client),
+            check_webhooks(client),
         ]
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:  # gone mid-way
         lost = Check(name="redis", ok=False, detail=exits.failure(exc).message)

@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from smsqueue import __version__
 from smsqueue import constants as c
+from smsqueue.operations import webhooks
 from smsqueue.providers import registry as providers
 from smsqueue.store import clock, keys, permits, presence, redisconn
 from smsqueue.store.histograms import BUCKETS, HISTOGRAMS, le
@@ -139,6 +140,7 @@ class RedisCollector(Collector):
         ):
             yield GaugeMetricFamily(name, doc, value=float(r.zcard(key)))
         yield from waiting(r)
+        yield from webhook_families(r)
         for name, doc in HISTOGRAMS.items():
             hist = HistogramMetricFamily(f"smsqueue_{name}", doc, labels=["provider"])
             for provider in providers.names():
@@ -206,6 +208,47 @@ def waiting(r: redis.Redis) -> Iterator[Family]:
         "How long the earliest retry or scheduled send has been due, by Redis's clock; 0 when "
         "nothing is overdue. Growing means no scheduler pass is moving due work.",
         value=clock.oldest_due_age(r),
+    )
+
+
+def webhook_families(r: redis.Redis) -> Iterator[Family]:
+    """Webhook delivery: suspended or not, POSTs and events by result, and the lag."""
+    state = r.hgetall(keys.K_WEBHOOK_STATE)
+    stats = r.hgetall(keys.K_WEBHOOK_STATS)
+    yield GaugeMetricFamily(
+        "smsqueue_webhook_suspended",
+        "1 while the webhook endpoint is suspended after repeated failed POSTs (probed only).",
+        value=float(bool(state.get("suspended_since"))),
+    )
+    yield GaugeMetricFamily(
+        "smsqueue_webhook_failures",
+        "Failed webhook POSTs in a row now; 0 after a 2xx.",
+        value=float(state.get("failures", 0)),
+    )
+    posts = CounterMetricFamily(
+        "smsqueue_webhook_deliveries",
+        "Webhook POSTs, by result: ok (a 2xx) or failed (another status, a timeout, a "
+        "refused connection).",
+        labels=["result"],
+    )
+    posts.add_metric(["ok"], float(stats.get("posts_ok", 0)))
+    posts.add_metric(["failed"], float(stats.get("posts_failed", 0)))
+    yield posts
+    events = CounterMetricFamily(
+        "smsqueue_webhook_events",
+        "Outcome events the webhook deliverer is done with, by result: delivered (in a POST "
+        "answered 2xx), filtered (a type SMSQUEUE_WEBHOOK_EVENTS leaves out), expired (older "
+        "than SMSQUEUE_WEBHOOK_MAX_AGE: skipped).",
+        labels=["result"],
+    )
+    for result in ("delivered", "filtered", "expired"):
+        events.add_metric([result], float(stats.get(result, 0)))
+    yield events
+    yield GaugeMetricFamily(
+        "smsqueue_webhook_lag_seconds",
+        "Age of the oldest outcome event not yet delivered, by Redis's clock; 0 when every "
+        "event is delivered or no webhook deliverer ever ran.",
+        value=webhooks.lag_seconds(r),
     )
 
 

@@ -27,7 +27,7 @@ class Snapshot:
     total: int
     done: int  # finished one way or another: nothing more will happen to them
     sent: int
-    failed: int  # failed or unknown
+    failed: int  # failed, unknown, expired or suppressed: left the queue without being sent
     rate: float  # messages finished per second, lately
     eta: str  # H:MM:SS left at that rate
     over: bool  # done or cancelled: nothing more will change
@@ -90,6 +90,7 @@ class Tracker:
         n = st.counts
         return Snapshot(
             label=label(st), total=st.total, done=done, sent=n["sent"],
-            failed=n["failed"] + n["unknown"], rate=rate, eta=eta(st.total - done, rate),
+            failed=n["failed"] + n["unknown"] + n.get("expired", 0) + n.get("suppressed", 0),
+            rate=rate, eta=eta(st.total - done, rate),
             over=st.status in (keys.CAMPAIGN_DONE, keys.CAMPAIGN_CANCELLED),
         )  # fmt: skip

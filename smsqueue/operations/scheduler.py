@@ -24,6 +24,8 @@ from celery import Celery
 
 from smsqueue import constants as c
 from smsqueue.operations import sdnotify
+from smsqueue.operations import webhooks as webhooks_mod
+from smsqueue.operations.webhooks import lease_seconds
 from smsqueue.settings import Settings
 from smsqueue.store import clock, keys, lua, reconnect, redisconn
 from smsqueue.store.signals import publish_chunk, queue_for
@@ -102,8 +104,14 @@ class Scheduler:
             self._queues[cid] = queue
         return queue
 
-    def run(self, stop: threading.Event | None = None, *, notify: bool = True) -> None:
+    def run(
+        self, stop: threading.Event | None = None, *, notify: bool = True, webhooks: bool = True
+    ) -> None:
         """Tick until ``stop`` is set; a Redis outage is waited out, not fatal.
+
+        ``webhooks``: with SMSQUEUE_WEBHOOK_URL set, also run a webhook deliverer thread
+        (``smsqueue.operations.webhooks``) until ``stop``; only the one holding the Redis
+        lease among all the pool's schedulers delivers.
 
         ``notify``: tell systemd (``Type=notify``, ``WatchdogSec=``) READY=1 at the start and
         WATCHDOG=1 at every try of a pass, so a loop stuck in a call is restarted, while one
@@ -118,6 +126,7 @@ class Scheduler:
             return self.tick()
 
         log.info("scheduler started", tick=self.settings.tick_seconds)
+        deliverer = webhooks_mod.start(self.settings, stop) if webhooks else None
         if notify:
             sdnotify.notify(sdnotify.READY)
         while not stop.is_set():
@@ -132,4 +141,6 @@ class Scheduler:
                 stop.wait(self.settings.tick_seconds)
         if notify:
             sdnotify.notify(sdnotify.STOPPING)
+        if deliverer is not None:
+            deliverer.join(timeout=lease_seconds(self.settings))  # it releases its lease
         log.info("scheduler stopped")

@@ -32,6 +32,9 @@ ST_FAILED: Final = "F"
 ST_CANCELLED: Final = "X"
 ST_UNKNOWN: Final = "U"  # the provider may or may not have it: never resent by itself
 ST_PROVIDER_SCHEDULED: Final = "P"  # handed to VoIP with a delivery_date
+# Delivery policies (docs/policies.md): final, and never handed to a provider.
+ST_EXPIRED: Final = "E"  # its validity period ended before it was handed to a provider
+ST_SUPPRESSED: Final = "B"  # its number is on the suppression list (B: blocked)
 
 # The public status each state shows as; campaign counts are kept per public name.
 PUBLIC_STATUS: Final = {
@@ -45,11 +48,18 @@ PUBLIC_STATUS: Final = {
     ST_CANCELLED: "cancelled",
     ST_UNKNOWN: "unknown",
     ST_PROVIDER_SCHEDULED: "scheduled",
+    ST_EXPIRED: "expired",
+    ST_SUPPRESSED: "suppressed",
 }
 STATUSES: Final = tuple(dict.fromkeys(PUBLIC_STATUS.values()))
 
 # A message in one of these is no longer open: its campaign finishes once none is open.
-TERMINAL: Final = frozenset({ST_SENT, ST_FAILED, ST_CANCELLED, ST_UNKNOWN, ST_PROVIDER_SCHEDULED})
+TERMINAL: Final = frozenset(
+    {
+        ST_SENT, ST_FAILED, ST_CANCELLED, ST_UNKNOWN, ST_PROVIDER_SCHEDULED, ST_EXPIRED,
+        ST_SUPPRESSED,
+    }
+)  # fmt: skip
 
 # Campaign states (the campaign hash's "status").
 CAMPAIGN_DRAFT: Final = "draft"  # a strict campaign still being validated: not sent yet
@@ -126,6 +136,21 @@ LAYOUT: Final = {
     # Stream: the outcome events (a message's final outcome, a campaign's end), appended by
     # the script that records each, trimmed (MINID ~) to the retention time on every append.
     "events": "events",
+    # String: the id of the last event the webhook deliverer is done with (posted and
+    # answered 2xx, filtered out or too old). Moved only by its holder of the lease below,
+    # with a compare-and-set (smsqueue.operations.webhooks). No TTL: it is the delivery.
+    "webhook_cursor": "webhook:cursor",
+    # String with a short PX TTL: the token of the one process delivering webhooks now.
+    "webhook_lease": "webhook:lease",
+    # Hash, while posts fail: failures (consecutive), retry_at, error; and once suspended:
+    # suspended_since, probe_at. Deleted by the next 2xx.
+    "webhook_state": "webhook:state",
+    # Hash: lifetime counters: posts_ok, posts_failed, delivered, filtered, expired.
+    "webhook_stats": "webhook:stats",
+    # Hash: E.164 number -> JSON [at, provider ('' when added by hand), reason]: the
+    # suppression list (docs/policies.md). Checked in batches at enqueue and in START;
+    # FINISH adds a number a provider called blacklisted.
+    "suppressed": "suppressions",
 }
 
 
@@ -198,3 +223,8 @@ K_SCHEDULER_SEEN: Final = _key("scheduler_seen")
 K_RESIGNALS: Final = _key("resignals")
 K_WORKERS: Final = _key("workers")
 K_EVENTS: Final = _key("events")
+K_SUPPRESSED: Final = _key("suppressed")
+K_WEBHOOK_CURSOR: Final = _key("webhook_cursor")
+K_WEBHOOK_LEASE: Final = _key("webhook_lease")
+K_WEBHOOK_STATE: Final = _key("webhook_state")
+K_WEBHOOK_STATS: Final = _key("webhook_stats")

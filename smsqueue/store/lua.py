@@ -10,7 +10,10 @@ The Redis layout is not spelled here: ``HEADER`` is generated from
   and valued as in ``keys``,
 * ``PUB`` (state letter -> public status), ``TERMINAL`` (set of state letters),
   ``DEFAULT_RETENTION``, ``EVENT_OF`` (final state letter -> event type, from
-  ``EVENT_TYPES``) and ``EVENT_CAMPAIGN_FINISHED``.
+  ``EVENT_TYPES``) and ``EVENT_CAMPAIGN_FINISHED``,
+* ``SUPPRESS_ON``, the name of the error class (``errors.Blacklisted``) whose failure puts
+  the number on the suppression list, and ``COST_SCALE``, the integer units a campaign's
+  running cost is kept in (10 ** ``constants.COST_SCALE_DIGITS`` to the currency unit).
 
 ``PRELUDE`` is that header plus the shared helpers, above all ``move()``, which
 keeps a campaign's counts and its number of open messages in step with every
@@ -27,7 +30,7 @@ import re
 import string
 from typing import Final
 
-from smsqueue import constants
+from smsqueue import constants, errors
 from smsqueue.store import keys
 
 
@@ -69,6 +72,8 @@ def _header() -> str:
     events = ", ".join(f"[{_quote(st)}]={_quote(ty)}" for st, ty in EVENT_TYPES.items())
     lines.append(f"local EVENT_OF = {{{events}}}")
     lines.append(f"local EVENT_CAMPAIGN_FINISHED = {_quote(constants.EVENT_CAMPAIGN_FINISHED)}")
+    lines.append(f"local SUPPRESS_ON = {_quote(errors.Blacklisted.__name__)}")
+    lines.append(f"local COST_DIGITS = {int(constants.COST_SCALE_DIGITS)}")
     return "\n".join(lines) + "\n"
 
 
@@ -80,6 +85,8 @@ EVENT_TYPES: Final = {
     keys.ST_FAILED: constants.EVENT_MESSAGE_FAILED,
     keys.ST_UNKNOWN: constants.EVENT_MESSAGE_UNKNOWN,
     keys.ST_CANCELLED: constants.EVENT_MESSAGE_CANCELLED,
+    keys.ST_EXPIRED: constants.EVENT_MESSAGE_EXPIRED,
+    keys.ST_SUPPRESSED: constants.EVENT_MESSAGE_SUPPRESSED,
 }
 
 
@@ -140,6 +147,62 @@ end
 local function retention_of(cid)
   return tonumber(redis.call('HGET', key_campaign(cid), 'retention') or DEFAULT_RETENTION)
 end
+-- Costs: a campaign's running total is an integer count of 10^-COST_DIGITS units of the
+-- currency ('cost_units' in its hash), so adding thousands of 0.01s stays exact. A cost is
+-- a plain decimal text ("0.0100"); digits past COST_DIGITS are dropped.
+local COST_SCALE = 10 ^ COST_DIGITS
+local function cost_units(cost)
+  local int, frac = string.match(cost, '^(%d*)%.?(%d*)$')
+  if not int then return math.floor((tonumber(cost) or 0) * COST_SCALE + 0.5) end
+  frac = string.sub(frac .. string.rep('0', COST_DIGITS), 1, COST_DIGITS)
+  return (tonumber(int) or 0) * COST_SCALE + tonumber(frac)
+end
+local function cost_text(units)
+  units = tonumber(units or '0') or 0
+  local int = math.floor(units / COST_SCALE)
+  local text = string.format('%d.%0' .. COST_DIGITS .. 'd', int, units - int * COST_SCALE)
+  return (string.gsub(string.gsub(text, '0+$', ''), '%.$', ''))
+end
+-- A campaign's validity end (Unix seconds, by Redis's clock), or nil when it has none.
+local function expiry_of(c)
+  local e = redis.call('HGET', c, 'expires_at')
+  if not e or e == '' then return nil end
+  return tonumber(e)
+end
+local EXPIRED_ERROR = 'expired: its validity period ended before it was handed to the provider'
+-- The suppression record of a number (JSON [at, provider, reason]), as an error text.
+local function suppressed_error(number)
+  local rec = redis.call('HGET', KEY_SUPPRESSED, number)
+  if not rec then return nil end
+  local ok, got = pcall(cjson.decode, rec)
+  local reason = ok and type(got) == 'table' and got[3] or ''
+  if type(reason) ~= 'string' or reason == '' then return 'suppressed' end
+  return 'suppressed: ' .. reason
+end
+-- Keep why message mid ended (its error and when), as a failure's is kept.
+local function note_error(mid, err, t, ttl)
+  local mk = key_message(mid)
+  redis.call('HSET', mk, 'error', err, 'at', tostring(t))
+  redis.call('EXPIRE', mk, ttl)
+end
+-- Policy endings: message i of chunk k, never handed to a provider, ends in b (expired,
+-- suppressed) for the reason err, with its event. rs is what chunk_rows returned (the
+-- chunk's rows decoded once per script, only when something ends this way: rare).
+local function chunk_rows(cid, k)
+  local c = key_campaign(cid)
+  return {cjson.decode(redis.call('GET', key_rows(cid, k)) or '[]'),
+    #cjson.decode(redis.call('HGET', c, 'fields') or '[]'), redis.call('HGET', c, 'provider') or ''}
+end
+local function end_unsent(cid, k, i, b, err, rs, t, ttl)
+  local row = rs[1][i + 1] or {}
+  local ref = row[rs[2] + 2]
+  if type(ref) ~= 'string' then ref = '' end
+  local a = redis.call('GETRANGE', key_attempts(cid, k), i, i)
+  local mid = cid .. '-' .. k .. '-' .. i
+  emit_message(events_cut(ttl), b, mid, cid, rs[3], '', row[1] or '', ref, err,
+    a == '' and 0 or string.byte(a), 0, '', tostring(t))
+  note_error(mid, err, t, ttl)
+end
 -- A finished campaign keeps its records for the retention time, then goes; its end is
 -- an event, after the events of its messages.
 local function finish_campaign(cid)
@@ -161,7 +224,8 @@ local function finish_campaign(cid)
   redis.call('XADD', KEY_EVENTS, 'MINID', '~', events_cut(ttl), '*',
     'type', EVENT_CAMPAIGN_FINISHED, 'campaign_id', cid,
     'provider', redis.call('HGET', c, 'provider') or '', 'status', st or '',
-    'counts', next(counts) and cjson.encode(counts) or '{}', 'at', at)
+    'counts', next(counts) and cjson.encode(counts) or '{}', 'at', at,
+    'cost', cost_text(redis.call('HGET', c, 'cost_units')))
   local chunks = tonumber(redis.call('HGET', c, 'chunks') or '0')
   for k = 0, chunks - 1 do
     redis.call('EXPIRE', key_rows(cid, k), ttl)
@@ -319,7 +383,9 @@ return mid
 # Claim every queued recipient of a chunk for one owner, under a lease.
 # Refused (negative) when the campaign is not active, the provider's circuit is
 # open, or another owner's lease stands (even expired: the sweeper must first
-# turn its in-flight messages into unknown).
+# turn its in-flight messages into unknown). A campaign whose validity period has
+# ended (Redis's clock) has its queued messages expired instead, each with its
+# event, and nothing is claimed ({0}).
 # ARGV: prefix, cid, k, owner, lease seconds. Returns {n, "i,i,...", "a,a,..."}
 # (the claimed indices and the requests each has had so far) or {code}.
 CLAIM: Final = (
@@ -331,6 +397,25 @@ local c = key_campaign(cid)
 local status = redis.call('HGET', c, 'status')
 if status ~= CAMPAIGN_ACTIVE then return {-1} end
 local t = now()
+local exp = expiry_of(c)
+if exp and exp <= t then
+  local s = redis.call('GET', key_state(cid, k))
+  local s2, n = string.gsub(s or '', ST_QUEUED, ST_EXPIRED)
+  if n > 0 then
+    local ttl = retention_of(cid)
+    emit_chunk(cid, k, s, {[ST_QUEUED] = ST_EXPIRED}, {[ST_QUEUED] = EXPIRED_ERROR}, ttl)
+    local pos = 1
+    while true do
+      local i = string.find(s, ST_QUEUED, pos, true)
+      if not i then break end
+      note_error(cid .. '-' .. k .. '-' .. (i - 1), EXPIRED_ERROR, t, ttl)
+      pos = i + 1
+    end
+    redis.call('SET', key_state(cid, k), s2, 'KEEPTTL')
+    move(cid, ST_QUEUED, ST_EXPIRED, n)
+  end
+  return {0}
+end
 local probe = redis.call('HGET', key_circuit(redis.call('HGET', c, 'provider')), 'probe_at')
 if probe and tonumber(probe) > t then return {-2} end
 local holder = redis.call('HGET', KEY_OWNERS, chunk)
@@ -383,7 +468,12 @@ return lost
 # still ours, the campaign still active and the provider not paused. A crash
 # before this point re-queues the message; after it, the message is unknown.
 # While the circuit is open, one request per probe interval goes through as
-# the probe. ARGV: prefix, cid, k, owner, probe seconds, "i,i,...".
+# the probe. Delivery policies are checked here last of all, by Redis's clock:
+# past the campaign's validity end every message of the list ends expired; a
+# message whose number is on the suppression list ends suppressed; neither is
+# started (each gets its event).
+# ARGV: prefix, cid, k, owner, probe seconds, "i,i,...", and optionally
+# "number,number,..." (the same messages' numbers, for the suppression check).
 # Returns {code, "i:attempt,..."}: 1 started, -1 lease lost, -2 not active,
 # -4 provider paused.
 START: Final = (
@@ -394,16 +484,43 @@ local chunk = cid .. ':' .. k
 if redis.call('HGET', KEY_OWNERS, chunk) ~= owner then return {-1, ''} end
 local c = key_campaign(cid)
 if redis.call('HGET', c, 'status') ~= CAMPAIGN_ACTIVE then return {-2, ''} end
+local sk, ak = key_state(cid, k), key_attempts(cid, k)
+local idx = split(list, ',')
+local t = now()
+-- Policies first: what they end is never sent, probe or not.
+local ending, rs = {}, nil
+local exp = expiry_of(c)
+local numbers = split(ARGV[7] or '', ',')
+for j, si in ipairs(idx) do
+  local i = tonumber(si)
+  if redis.call('GETRANGE', sk, i, i) == ST_CLAIMED then
+    local b, err = nil, nil
+    if exp and exp <= t then
+      b, err = ST_EXPIRED, EXPIRED_ERROR
+    elseif numbers[j] then
+      err = suppressed_error(numbers[j])
+      if err then b = ST_SUPPRESSED end
+    end
+    if b then
+      rs = rs or chunk_rows(cid, k)
+      end_unsent(cid, k, i, b, err, rs, t, retention_of(cid))
+      ending[i] = b
+    end
+  end
+end
+for i, b in pairs(ending) do set_state(cid, k, i, b) end
+if next(ending) then
+  -- A state change above may have finished the campaign: nothing is left to start.
+  if redis.call('HGET', c, 'status') ~= CAMPAIGN_ACTIVE then return {1, ''} end
+end
 local circuit = key_circuit(redis.call('HGET', c, 'provider'))
 local probe = redis.call('HGET', circuit, 'probe_at')
 if probe then
-  local t = now()
   if tonumber(probe) > t then return {-4, ''} end
   redis.call('HSET', circuit, 'probe_at', tostring(t + probe_s))
 end
 local started = {}
-local sk, ak = key_state(cid, k), key_attempts(cid, k)
-for _, si in ipairs(split(list, ',')) do
+for _, si in ipairs(idx) do
   local i = tonumber(si)
   if redis.call('GETRANGE', sk, i, i) == ST_CLAIMED then
     redis.call('SETRANGE', sk, i, ST_INFLIGHT)
@@ -427,6 +544,10 @@ return {1, table.concat(started, ',')}
 #   unknown | paused (account error: back to claimed, attempt not counted, circuit opened)
 # A late answer to a message the sweeper marked unknown still records the truth.
 # A final outcome (sent, scheduled, failed, unknown) appends its event in this step.
+# Delivery policies: an accepted message's cost is added to its campaign's total
+# ('cost_units'); a failure of class SUPPRESS_ON (Blacklisted) puts the number on the
+# suppression list (kept if already there); a retry due at or after the campaign's
+# validity end ends the message expired instead.
 FINISH: Final = (
     PRELUDE
     + r"""
@@ -437,6 +558,8 @@ local sk = key_state(cid, k)
 local t = now()
 local at = tostring(t)
 local cut = string.format('%d', math.max(0, math.floor((t - ttl) * 1000)))
+local exp = expiry_of(c)
+local suppress_prefix = SUPPRESS_ON .. ':'
 local done = 0
 for j = 5, #ARGV, 9 do
   local i, kind, smsid, cost, parts = tonumber(ARGV[j]), ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[j+4]
@@ -455,6 +578,9 @@ for j = 5, #ARGV, 9 do
       local b = kind == OUTCOME_SENT and ST_SENT or ST_PROVIDER_SCHEDULED
       -- The event goes first: the state change may finish the campaign, whose event follows.
       emit_message(cut, b, mid, cid, provider, smsid, to, ref, '', attempts, parts, cost, at)
+      -- The campaign's running cost, before the state change that may finish it (its event
+      -- carries the total).
+      if cost ~= '' then redis.call('HINCRBY', c, 'cost_units', string.format('%d', cost_units(cost))) end
       set_state(cid, k, i, b)
       local rk = key_result(smsid)
       redis.call('HSET', rk, 'id', mid, 'campaign', cid, 'provider', provider, 'to', to,
@@ -476,6 +602,16 @@ for j = 5, #ARGV, 9 do
       redis.call('HSET', mk, 'error', err, 'at', tostring(t))
       redis.call('EXPIRE', mk, ttl)
       redis.call('HINCRBY', key_stats(provider), kind, 1)
+      if kind == OUTCOME_FAILED and to ~= '' and string.sub(err, 1, #suppress_prefix) == suppress_prefix then
+        redis.call('HSETNX', KEY_SUPPRESSED, to, cjson.encode({t, provider, err}))
+      end
+    elseif kind == OUTCOME_RETRY and exp and t + delay >= exp then
+      local e = EXPIRED_ERROR .. ' (its next attempt would come after it; last error: ' .. err .. ')'
+      emit_message(cut, ST_EXPIRED, mid, cid, provider, '', to, ref, e, attempts, parts, '', at)
+      set_state(cid, k, i, ST_EXPIRED)
+      redis.call('HSET', mk, 'error', e, 'at', tostring(t))
+      redis.call('EXPIRE', mk, ttl)
+      redis.call('HINCRBY', key_stats(provider), 'expired', 1)
     elseif kind == OUTCOME_RETRY then
       set_state(cid, k, i, ST_RETRY)
       redis.call('ZADD', KEY_DUE, t + delay, cid .. ':' .. k .. ':' .. i)
@@ -699,6 +835,26 @@ if n == 1 then
 end
 return n
 """
+
+# Put numbers on the suppression list (hand-made entries: no provider), by Redis's
+# clock. ARGV: prefix, then number, reason pairs (numbers in E.164). A number already
+# there keeps its record, unless a reason is given: then the record is replaced.
+# Returns how many were not there before.
+SUPPRESS: Final = (
+    PRELUDE
+    + r"""
+local t, added = now(), 0
+for j = 2, #ARGV, 2 do
+  local rec = cjson.encode({t, '', ARGV[j + 1]})
+  if ARGV[j + 1] == '' then
+    added = added + redis.call('HSETNX', KEY_SUPPRESSED, ARGV[j], rec)
+  else
+    added = added + redis.call('HSET', KEY_SUPPRESSED, ARGV[j], rec)
+  end
+end
+return added
+"""
+)
 
 # Cancel what has not been handed to a provider yet: queued, retry-waiting,
 # scheduled and claimed messages become cancelled (a worker holding a claim
