@@ -240,6 +240,26 @@ def test_steering_matches_the_sync_api(small: Settings, raw: redis.Redis) -> Non
     assert {tuple(args) for args, _, _ in recorder.calls} >= {(mine, 1)}
 
 
+def test_export_rows_matches_the_sync_export(small: Settings) -> None:
+    """The async export yields the same rows, in the same order, as SmsQueue's; an unknown
+    campaign is NotFound at the await."""
+    sync = SmsQueue(settings=small, celery_app=ThreadRecorder())  # type: ignore[arg-type]
+    try:
+        cid = sync.send_campaign(ROWS, text="Hi {name}", provider=c.VOIP).id
+        expected = list(sync.export_rows(cid))
+    finally:
+        sync.close()
+
+    async def body(q: AsyncSmsQueue) -> list[Any]:
+        with pytest.raises(NotFound):
+            await q.export_rows("nope")
+        return [row async for row in await q.export_rows(cid)]
+
+    got, _ = run(small, body)
+    assert len(expected) >= 3  # more than one chunk of 2
+    assert got == expected
+
+
 # --- never blocking the loop -----------------------------------------------------------------
 
 

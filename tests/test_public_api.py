@@ -25,10 +25,10 @@ FENCE = re.compile(r"^(```|~~~).*?^\1\s*$", re.MULTILINE | re.DOTALL)
 HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*$", re.MULTILINE)
 TICKED = re.compile(r"`([A-Za-z_]\w*)`")
 
-# The two classes differ only here. ``close`` is ``aclose`` on the asyncio twin (as asyncio's
-# own classes name it); ``export_rows`` has no async twin yet (docs/api.md says so).
+# The two classes differ only here: ``close`` is ``aclose`` on the asyncio twin (as asyncio's
+# own classes name it).
 RENAMED = {"close": "aclose"}
-SYNC_ONLY = {"export_rows"}
+SYNC_ONLY: set[str] = set()
 
 
 def public_methods(cls: type) -> set[str]:

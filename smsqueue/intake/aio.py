@@ -43,6 +43,7 @@ from smsqueue.intake.core import (
     Publish,
     Request,
     Script,
+    export_groups,
     take,
 )
 from smsqueue.intake.validation import Item, Outcome
@@ -51,12 +52,14 @@ from smsqueue.models import (
     CampaignStatus,
     CancelReport,
     Event,
+    ExportRow,
     MessageStatus,
     Suppression,
     SuppressReport,
     WorkerInfo,
 )
 from smsqueue.settings import Settings
+from smsqueue.sms.template import Template
 from smsqueue.store import redisconn
 from smsqueue.store.signals import make_app, publish_chunk
 
@@ -281,6 +284,20 @@ class AsyncSmsQueue(ProducerCore):
     async def failed(self, cid: str, *, limit: int | None = None) -> list[MessageStatus]:
         """The campaign's failed and unknown messages, with their reasons."""
         return await self._run(self._op_failed(cid, limit))
+
+    async def export_rows(self, cid: str) -> AsyncIterator[ExportRow]:
+        """Every recipient of a campaign, in row order, read one chunk group at a time:
+        ``async for row in await q.export_rows(cid)``. NotFound (at the await) if there is
+        no such campaign."""
+        provider, tpl, n_chunks, created_at = await self._run(self._op_export_head(cid))
+        return self._export(cid, provider, tpl, n_chunks, created_at)
+
+    async def _export(
+        self, cid: str, provider: str, tpl: Template, n_chunks: int, created_at: float
+    ) -> AsyncIterator[ExportRow]:
+        for ks in export_groups(n_chunks):
+            for row in await self._run(self._op_export_group(cid, provider, tpl, ks, created_at)):
+                yield row
 
     async def retry(self, cid: str, *, unknown: bool = True) -> int:
         """Send a campaign's failed (and unknown) messages again; returns how many."""

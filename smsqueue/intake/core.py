@@ -38,6 +38,7 @@ from smsqueue.models import (
     CampaignStatus,
     CancelReport,
     Event,
+    ExportRow,
     MessageStatus,
     Rejected,
     Suppression,
@@ -322,6 +323,12 @@ class Resume:
                 f"({self.total} accepted rows up to row {self.read}): give the same rows in "
                 "the same order to complete its campaign, or use another key"
             )
+
+
+def export_groups(n_chunks: int) -> Iterator[range]:
+    """The chunk numbers an export reads per round trip, in order."""
+    for k0 in range(0, n_chunks, EXPORT_CHUNKS_PER_READ):
+        yield range(k0, min(k0 + EXPORT_CHUNKS_PER_READ, n_chunks))
 
 
 class ProducerCore:
@@ -977,6 +984,22 @@ class ProducerCore:
         if provider is None:
             raise NotFound(f"no campaign {cid!r}")
         return str(provider), Template(str(template or "")), int(chunks or 0), float(created or 0)
+
+    def _op_export_group(
+        self, cid: str, provider: str, tpl: Template, ks: range, created_at: float
+    ) -> Op[list[ExportRow]]:
+        """The export rows of the chunks ``ks`` (see export_groups), in row order."""
+        group = yield from self._op_chunk_states(cid, ks)
+        found = [(k, i, b) for k, states in group for i, b in enumerate(states)]
+        pairs = yield from self._op_messages(cid, provider, tpl, found)
+        return [
+            ExportRow(
+                id=m.id, number=m.to, ref=m.ref, status=m.status, provider=m.provider,
+                smsid=m.smsid, error=m.error, attempts=m.attempts, parts=m.segments, cost=m.cost,
+                created_at=created_at, finished_at=finished_at,
+            )
+            for m, finished_at in pairs
+        ]  # fmt: skip
 
     def _op_chunk_states(self, cid: str, ks: range) -> Op[list[tuple[int, str]]]:
         """(chunk, state string) of each chunk of ``ks``, in one round trip."""

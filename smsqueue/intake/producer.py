@@ -16,7 +16,6 @@ from celery import Celery
 from smsqueue import settings as settings_mod
 from smsqueue.intake import validation
 from smsqueue.intake.core import (
-    EXPORT_CHUNKS_PER_READ,
     SCRIPTS,
     Cmd,
     NextOutcomes,
@@ -26,6 +25,7 @@ from smsqueue.intake.core import (
     Publish,
     Request,
     Script,
+    export_groups,
     new_id,
     parse_message_id,
     take,
@@ -301,25 +301,8 @@ class SmsQueue(ProducerCore):
     def _export(
         self, cid: str, provider: str, tpl: Template, n_chunks: int, created_at: float
     ) -> Iterator[ExportRow]:
-        for k0 in range(0, n_chunks, EXPORT_CHUNKS_PER_READ):
-            ks = range(k0, min(k0 + EXPORT_CHUNKS_PER_READ, n_chunks))
-            group = self._run(self._op_chunk_states(cid, ks))
-            found = [(k, i, b) for k, states in group for i, b in enumerate(states)]
-            for m, finished_at in self._run(self._op_messages(cid, provider, tpl, found)):
-                yield ExportRow(
-                    id=m.id,
-                    number=m.to,
-                    ref=m.ref,
-                    status=m.status,
-                    provider=m.provider,
-                    smsid=m.smsid,
-                    error=m.error,
-                    attempts=m.attempts,
-                    parts=m.segments,
-                    cost=m.cost,
-                    created_at=created_at,
-                    finished_at=finished_at,
-                )
+        for ks in export_groups(n_chunks):
+            yield from self._run(self._op_export_group(cid, provider, tpl, ks, created_at))
 
     def retry(self, cid: str, *, unknown: bool = True) -> int:
         """Send a campaign's failed (and unknown) messages again; returns how many.
