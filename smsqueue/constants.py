@@ -228,3 +228,13 @@ DEFAULT_WEBHOOK_MAX_AGE: Final = 86_400.0
 DEFAULT_WEBHOOK_RETRY_BASE: Final = 1.0
 DEFAULT_WEBHOOK_RETRY_CAP: Final = 300.0
 DEFAULT_WEBHOOK_PROBE_SECONDS: Final = 300.0
+
+# --- send windows (issue #14, docs/policies.md#send-windows) ----------------
+
+# Chunks waiting for the same window opening are due spread over this many seconds after
+# it (a fixed offset per chunk), so a pool is not handed every one of them at the same
+# second; the send rate is capped anyway (Wooxy's permits, each provider's rate).
+WINDOW_SPREAD_SECONDS: Final = 300
+# ... but never more than this fraction of the window's length after its opening.
+WINDOW_SPREAD_FRACTION: Final = 0.25
+

@@ -26,6 +26,9 @@ class CampaignReceipt:
     rows given was read or sent); ``resumed`` when this call completed a campaign an
     earlier call with the key was cut off in (``accepted`` counts the earlier call's rows
     too).
+
+    With a send window, ``waiting`` of the accepted messages were outside it at the send
+    time: they are ``scheduled`` until it opens in their recipient's zones.
     """
 
     id: str
@@ -34,6 +37,7 @@ class CampaignReceipt:
     duplicates: int = 0
     existing: bool = False
     resumed: bool = False
+    waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -94,10 +94,34 @@ def campaign(
     ] = False,
     ttl: TtlOpt = None,
     expires_at: ExpiresAtOpt = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window",
+            metavar="HH:MM-HH:MM",
+            help="Send only inside this stretch of the recipient's local day (e.g. "
+            "09:00-20:00; 20:00-08:00 crosses midnight); others wait until it opens.",
+        ),
+    ] = None,
+    days: Annotated[
+        str | None,
+        typer.Option(
+            "--days", metavar="DAYS", help="With --window: the days it opens (mon-fri, sat,sun)."
+        ),
+    ] = None,
+    window_tz: Annotated[
+        str | None,
+        typer.Option(
+            "--window-tz",
+            metavar="ZONE",
+            help="With --window: judge it in this IANA zone (Europe/Paris), not by each number.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Send a text to every row of a CSV file (streamed), personalised from its columns."""
     from smsqueue.intake import dryrun
+    from smsqueue.intake.core import check_window
     from smsqueue.intake.csvfile import BadRow, file_key, open_source
     from smsqueue.intake.producer import SmsQueue
     from smsqueue.intake.rows import check_campaign_args
@@ -121,6 +145,9 @@ def campaign(
     until = None if expires_at is None else parse_at(expires_at, timezone=settings.timezone)
     if ttl is not None and until is not None:
         fail("--ttl and --expires-at do not go together", exits.USAGE)
+    if window is None and (days is not None or window_tz is not None):
+        fail("--days and --window-tz go with --window", exits.USAGE)
+    win = check_window(window, days, window_tz, False)
     source = open_source(
         file, stdin=sys.stdin.buffer, delimiter=delimiter, phone_column=phone_column
     )
@@ -134,12 +161,19 @@ def campaign(
     if dry_run or strict:
         check = dryrun.dry_run(
             source, text, provider=provider, settings=settings,
-            suppressed=suppression_lookup(settings),
+            suppressed=suppression_lookup(settings), window=win, window_tz=window_tz,
+            now=None if send_at is None else send_at.timestamp(),
         )  # fmt: skip
         if dry_run:
             data = {"dry_run": True, "file": source.name, "provider": provider,
                     **check.as_dict(), "send_at": show.iso(send_at)}  # fmt: skip
-            emit(data, as_json, lambda: show.dry_run(check, provider))
+
+            def report() -> None:
+                show.dry_run(check, provider)
+                if win is not None:
+                    show_window(check, win.text, win.days_text)
+
+            emit(data, as_json, report)
             if strict and check.rejected:
                 fail(f"--strict: {len(check.rejected)} rows would be rejected")
             return
@@ -157,6 +191,7 @@ def campaign(
     rc = q.send_campaign(
         source.rows(), text=text, provider=provider, sender=sender, tags=tags,
         strict=strict, send_at=send_at, key=ckey, ttl=ttl, expires_at=until,
+        window=window, days=days, window_tz=window_tz,
     )  # fmt: skip
     if rc.existing and key is None:
         fail(
@@ -178,6 +213,7 @@ def campaign(
         "key": ckey,
         "existing": rc.existing,
         "resumed": rc.resumed,
+        "waiting": rc.waiting,
     }
 
     def human() -> None:
@@ -195,6 +231,11 @@ def campaign(
             typer.echo("completed: an earlier run with this key was cut off while enqueueing")
         if send_at is not None:
             typer.echo(f"scheduled for {show.iso(send_at)}")
+        if window is not None:
+            typer.echo(
+                f"window {window}{' ' + days if days else ''}: {rc.waiting} waiting for it to "
+                "open in their recipient's time zone"
+            )
         show.rejected_rows(rejected)
 
     if not wait:
@@ -210,6 +251,16 @@ def campaign(
     code = exits.campaign_over(final)
     if code:
         raise typer.Exit(code)
+
+
+def show_window(check: Any, window: str, days: str) -> None:
+    """The dry run's send-window lines: how many go now and how many wait, by zone."""
+    typer.echo(
+        f"window      {window}{' ' + days if days else ''}: {check.now} now, "
+        f"{check.waiting} waiting"
+    )
+    for label, (now, waiting) in sorted(check.zones.items()):
+        typer.echo(f"  {label:<36} {now:>8} now {waiting:>8} waiting")
 
 
 def suppression_lookup(settings: settings_mod.Settings) -> Any:

@@ -20,12 +20,12 @@ import structlog
 
 from smsqueue.delivery.channels import Channel
 from smsqueue.delivery.ledger import Ledger, Record
-from smsqueue.delivery.outcomes import RetryPolicy, decide
+from smsqueue.delivery.outcomes import RetryPolicy, decide, in_window, window_age
 from smsqueue.delivery.slots import Slots
-from smsqueue.errors import ConfigError, ConnectFailed, MalformedResponse, ProviderError
+from smsqueue.errors import ConfigError, ConnectFailed, InputError, MalformedResponse, ProviderError
 from smsqueue.providers.base import Accepted, Outcome
 from smsqueue.providers.plugin import Batch, Sender
-from smsqueue.sms import segments
+from smsqueue.sms import segments, zones
 from smsqueue.sms.template import Template
 from smsqueue.store.histograms import Histograms
 
@@ -57,6 +57,8 @@ class Campaign:
     created_at: float
     deliver_at: float | None  # the provider keeps the delivery time (Provider.schedules_delivery)
     urgent: bool = False  # the priority lane: served first by send slots and permits
+    window: zones.Window | None = None  # the send window (docs/policies.md#send-windows)
+    window_tz: str | None = None  # the window's zone for every recipient, else each number's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +173,15 @@ class ChunkSender:
     def _text(self, i: int) -> str:
         return self.camp.template.render(self.rows[i][1:])
 
+    def _zones(self, i: int) -> tuple[str, ...]:
+        """The zones message i's send window is judged in; () without a window."""
+        if self.camp.window is None:
+            return ()
+        try:
+            return zones.recipient_zones(self.rows[i][0], self.camp.window_tz)
+        except InputError:
+            return ()
+
     def _ref(self, i: int) -> str:
         """Message i's ref ('' for none): its row's element after the template's fields."""
         row, after = self.rows[i], 1 + len(self.camp.template.fields)
@@ -251,15 +262,25 @@ class ChunkSender:
         """Judge each answer (outcomes.decide) and record them all with one FINISH."""
         shared, name = self.shared, self.channel.name
         shared.metrics.observe("provider_latency_seconds", name, latency)
-        age = time.time() - self.camp.created_at
+        now = time.time()
+        age = now - self.camp.created_at
         price = self.channel.terms.price
         records: list[Record] = []
         for i, attempts, outcome in answered:
             accepted = outcome if isinstance(outcome, Accepted) else None
             error = outcome if isinstance(outcome, ProviderError) else None
+            names = self._zones(i)
+            if names:
+                assert self.camp.window is not None
+                age = window_age(now, self.camp.created_at, names, self.camp.window)
             kind, delay = decide(
                 error, attempts=attempts, age=age, policy=shared.policy, rng=shared.rng
             )
+            if kind == "retry" and names:
+                assert self.camp.window is not None
+                delay = in_window(
+                    delay, now=now, names=names, window=self.camp.window, rng=shared.rng
+                )
             if kind == "sent" and self.camp.deliver_at is not None:
                 kind = "scheduled"
             parts = segments.parts(self._text(i))

@@ -36,6 +36,7 @@ from smsqueue.errors import ConfigError
 from smsqueue.providers import registry
 from smsqueue.providers.registry import ProviderRegistry
 from smsqueue.settings import Settings
+from smsqueue.sms import zones
 from smsqueue.sms.template import Template
 from smsqueue.store import keys, lua, reconnect, redisconn
 from smsqueue.store.histograms import Histograms
@@ -378,6 +379,12 @@ class Engine:
                 ),
                 deliver_at=float(meta["deliver_at"]) if meta.get("deliver_at") else None,
                 urgent=meta.get("lane") == c.LANE_PRIORITY,
+                window=(
+                    zones.parse_window(meta["window"], meta.get("days"))
+                    if meta.get("window")
+                    else None
+                ),
+                window_tz=meta.get("window_tz") or None,
             )
             if len(self._campaigns) > 1000:
                 self._campaigns.clear()

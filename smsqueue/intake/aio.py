@@ -192,13 +192,16 @@ class AsyncSmsQueue(ProducerCore):
         key: str | None = None,
         expires_at: datetime | None = None,
         ttl: float | None = None,
+        window: str | None = None,
+        days: str | None = None,
+        window_tz: str | None = None,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients``, an iterable or an async iterable
         (streamed, never held whole); see SmsQueue.send_campaign."""
         op = self._op_send_campaign(
             text=text, provider=provider, sender=sender, tags=tags, strict=strict,
             send_at=send_at, provider_schedule=provider_schedule, key=key,
-            expires_at=expires_at, ttl=ttl,
+            expires_at=expires_at, ttl=ttl, window=window, days=days, window_tz=window_tz,
         )  # fmt: skip
         rows = _Rows(recipients, settings=self.settings, source=text)
         try:

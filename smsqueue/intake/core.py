@@ -47,7 +47,7 @@ from smsqueue.models import (
 )
 from smsqueue.providers import registry
 from smsqueue.settings import Settings
-from smsqueue.sms import phone, segments
+from smsqueue.sms import phone, segments, zones
 from smsqueue.sms.template import Template
 from smsqueue.store import keys, lua, presence
 from smsqueue.store.signals import queue_for
@@ -55,14 +55,15 @@ from smsqueue.store.signals import queue_for
 T = TypeVar("T")
 
 ScriptName = Literal[
-    "create_single", "create_campaign", "write_chunk", "seal", "cancel", "set_status", "requeue",
-    "suppress",
+    "create_single", "create_campaign", "write_chunk", "write_chunks", "seal", "cancel",
+    "set_status", "requeue", "suppress",
 ]  # fmt: skip
 # The Lua scripts the producer runs, by the name its ops ask for them.
 SCRIPTS: Mapping[ScriptName, str] = {
     "create_single": lua.CREATE_SINGLE,
     "create_campaign": lua.CREATE_CAMPAIGN,
     "write_chunk": lua.WRITE_CHUNK,
+    "write_chunks": lua.WRITE_CHUNKS,
     "seal": lua.SEAL,
     "cancel": lua.CANCEL,
     "set_status": lua.SET_STATUS,
@@ -197,6 +198,23 @@ def suppressed_reason(record: str) -> str:
     return f"suppressed: {why}" if why else "suppressed"
 
 
+def check_window(
+    window: str | None, days: str | None, window_tz: str | None, provider_schedule: bool
+) -> zones.Window | None:
+    """The campaign's send window (None for none); InputError for a bad one."""
+    if window is None:
+        if days is not None or window_tz is not None:
+            raise InputError("days and window_tz go with window (e.g. window='09:00-20:00')")
+        return None
+    if provider_schedule:
+        raise InputError("a send window cannot go with provider_schedule")
+    if window_tz is not None:
+        if not isinstance(window_tz, str):
+            raise InputError("window_tz must be an IANA zone name such as 'Europe/Paris'")
+        zones.zone(window_tz)
+    return zones.parse_window(window, days)
+
+
 def check_reason(reason: object) -> str:
     """A suppression reason as kept: text of at most MAX_SUPPRESSION_REASON_CHARS."""
     if not isinstance(reason, str):
@@ -249,6 +267,14 @@ class ChunkWriter:
         self.total = 0
         self.last_row = 0
 
+    def refuse(self, number: str) -> str | None:
+        """Why a row to ``number`` cannot be written (None: it can)."""
+        return None
+
+    def buffered(self) -> int:
+        """Rows waiting to be written."""
+        return len(self.rows)
+
     def add(self, row: list[str], rowno: int) -> Op[None]:
         self.rows.append(row)
         self.last_row = rowno
@@ -281,6 +307,121 @@ class ChunkWriter:
         self.rows = []
         if self.signal:
             yield Publish(((cid, k, self.queue_name),))
+
+
+class WindowedWriter(ChunkWriter):
+    """A ChunkWriter for a campaign with a send window: each row goes to the chunk of its
+    window's next opening in its recipient's zones (``None``: open at ``start``, the send
+    time), so the rows of one chunk share one due time. Rows open at the start are
+    written as a campaign without a window would be; waiting ones are ``scheduled``,
+    their chunk due at the opening plus a fixed per-chunk offset (``zones.spread``).
+
+    Whenever the rows held reach a chunk's size, every partly filled chunk is written, all
+    in one script (WRITE_CHUNKS), so a keyed campaign's ``read`` (every row up to it is
+    written) holds after each write, as it does without a window."""
+
+    def __init__(
+        self,
+        *,
+        window: zones.Window,
+        window_tz: str | None,
+        start: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.window, self.window_tz, self.start = window, window_tz, start
+        self._now = datetime.fromtimestamp(start, UTC)
+        self.buckets: dict[float | None, list[tuple[int, list[str]]]] = {}
+        self.placed: dict[str, float | None] = {}  # number -> its opening (refuse, then add)
+        self._openings: dict[tuple[str, ...], float | str | None] = {}
+        self.signalled: list[int] = []  # chunks written queued (open at the start)
+        self.waiting = 0
+
+    def opening(self, number: str) -> tuple[float | str | None, str]:
+        """(the next opening for ``number``, None when open at the start, or why it is
+        refused; the label of its zones)."""
+        try:
+            names = zones.recipient_zones(number, self.window_tz)
+        except InputError as exc:
+            return str(exc), "-"
+        got = self._openings.get(names)
+        if got is None and names not in self._openings:
+            try:
+                at = zones.next_open(self._now, names, self.window)
+                got = None if at is None else at.timestamp()
+            except InputError as exc:
+                got = str(exc)
+            self._openings[names] = got
+        return got, zones.zone_label(names)
+
+    def refuse(self, number: str) -> str | None:
+        got, _ = self.opening(number)
+        if isinstance(got, str):
+            return got
+        self.placed[number] = got
+        return None
+
+    def buffered(self) -> int:
+        return sum(map(len, self.buckets.values()))
+
+    def add(self, row: list[str], rowno: int) -> Op[None]:
+        if row[0] in self.placed:
+            opening = self.placed.pop(row[0])
+        else:
+            got, _ = self.opening(row[0])
+            assert not isinstance(got, str)
+            opening = got
+        self.buckets.setdefault(opening, []).append((rowno, row))
+        self.last_row = rowno
+        if self.buffered() >= self.size:
+            yield from self.flush()
+
+    def flush(self) -> Op[None]:
+        if not self.buffered():
+            return
+        cid, base = self.cid, self.chunks
+        groups: list[Any] = []
+        written: list[tuple[int, int, bool]] = []  # (k, n, open at the start)
+        every: list[tuple[int, list[str]]] = []
+        for j, (opening, held) in enumerate(sorted(self.buckets.items(), key=_opening_order)):
+            k, n = base + j, len(held)
+            every += held
+            if opening is None:
+                state, due = self.state, self.due
+            else:
+                lead = min(
+                    c.WINDOW_SPREAD_SECONDS, self.window.minutes * 60 * c.WINDOW_SPREAD_FRACTION
+                )
+                due = opening + zones.spread(f"{cid}:{k}", lead)
+                state = keys.ST_SCHEDULED
+            rows = json.dumps([row for _, row in held], separators=(",", ":"))
+            groups += [k, rows, state, n, "" if due is None else repr(due)]
+            written.append((k, n, opening is None))
+        read, digest = "", ""
+        if self.digest is not None:
+            every.sort(key=lambda item: item[0])
+            self.digest.update("".join(row[0] + "\n" for _, row in every).encode())
+            read, digest = str(self.last_row), self.digest.hexdigest()
+        ok = yield Script(
+            "write_chunks", (keys.KEY_PREFIX, cid, repr(self.clock()), read, digest, *groups)
+        )
+        if not int(ok):
+            raise CampaignKeyConflict(
+                f"another call with the same key wrote chunk {base} of campaign {cid} first "
+                "(or the campaign was removed): this call stopped, and no row was written twice"
+            )
+        self.buckets = {}
+        self.chunks = base + len(written)
+        self.total += sum(n for _, n, _ in written)
+        self.waiting += sum(n for _, n, now in written if not now)
+        ready = [k for k, _, now in written if now and self.state == keys.ST_QUEUED]
+        self.signalled += ready
+        if self.signal and ready:
+            yield Publish(tuple((cid, k, self.queue_name) for k in ready))
+
+
+def _opening_order(item: tuple[float | None, Any]) -> float:
+    return -1.0 if item[0] is None else item[0]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -415,6 +556,9 @@ class ProducerCore:
         key: str | None,
         expires_at: datetime | None = None,
         ttl: float | None = None,
+        window: str | None = None,
+        days: str | None = None,
+        window_tz: str | None = None,
     ) -> Op[CampaignReceipt]:
         """Create the campaign (or find the one ``key`` names), then write the rows
         NextOutcomes replies with."""
@@ -423,6 +567,8 @@ class ProducerCore:
             raise InputError("text is empty")
         key = check_key(key, "key")
         tpl = Template(text)
+        win = check_window(window, days, window_tz, provider_schedule)
+        start = self.clock()  # the windows are judged at this one time for every row
         due, deliver_at = self._schedule(provider, send_at, provider_schedule)
         expiry = self._expiry(due, expires_at, ttl)
         # A strict campaign stays a draft (never claimed) until every row has passed.
@@ -440,6 +586,8 @@ class ProducerCore:
             meta += ["deliver_at", repr(deliver_at)]
         if expiry is not None:
             meta += ["expires_at", repr(expiry)]
+        if win is not None:
+            meta += ["window", win.text, "days", win.days_text, "window_tz", window_tz or ""]
         got = yield Script("create_campaign", (keys.KEY_PREFIX, new_id(), key or "", *meta))
         cid, created = str(got[0]), bool(int(got[1]))
         resume = Resume()
@@ -448,7 +596,7 @@ class ProducerCore:
             if isinstance(found, CampaignReceipt):
                 return found
             resume = found
-        writer = ChunkWriter(
+        common: dict[str, Any] = dict(
             cid=cid,
             state=keys.ST_SCHEDULED if due else keys.ST_QUEUED,
             due=due,
@@ -458,6 +606,13 @@ class ProducerCore:
             clock=self.clock,
             first=resume.chunks,
             digest=None if key is None else resume.hasher,
+        )
+        writer = (
+            ChunkWriter(**common)
+            if win is None
+            else WindowedWriter(
+                window=win, window_tz=window_tz, start=start if due is None else due, **common
+            )
         )
         rejected: list[Rejected] = []
         duplicates = yield from self._op_write_rows(
@@ -473,9 +628,10 @@ class ProducerCore:
             )
         if strict:
             yield Cmd("hset", (keys.k_campaign(cid), "status", keys.CAMPAIGN_ACTIVE))
-            if due is None and writer.chunks:
+            ready = writer.signalled if isinstance(writer, WindowedWriter) else range(writer.chunks)
+            if due is None and ready:
                 queue = queue_for(provider, "bulk")
-                yield Publish(tuple((cid, k, queue) for k in range(writer.chunks)))
+                yield Publish(tuple((cid, k, queue) for k in ready))
         yield Script("seal", (keys.KEY_PREFIX, cid))
         return CampaignReceipt(
             id=cid,
@@ -483,6 +639,7 @@ class ProducerCore:
             rejected=rejected,
             duplicates=duplicates,
             resumed=not created,
+            waiting=writer.waiting if isinstance(writer, WindowedWriter) else 0,
         )
 
     def _op_write_rows(
@@ -514,6 +671,8 @@ class ProducerCore:
                 if record is not None:
                     reason = suppressed_reason(str(record))
                     rejected.append(Rejected(row=rowno, number=row[0], reason=reason))
+                elif (why := writer.refuse(row[0])) is not None:
+                    rejected.append(Rejected(row=rowno, number=row[0], reason=why))
                 elif not resume.skips(rowno, row[0]):
                     yield from writer.add(row, rowno)
 
@@ -531,7 +690,7 @@ class ProducerCore:
                     unchecked.append((rowno, row))
                     # Checked once they could fill the chunk being written: a chunk still
                     # goes out as soon as it is full, with one look-up for its rows.
-                    room = writer.size - len(writer.rows)
+                    room = writer.size - writer.buffered()
                     if len(unchecked) >= min(c.SUPPRESSION_BATCH, max(room, 1)):
                         yield from check_batch()
                 if error is not None:

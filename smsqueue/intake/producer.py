@@ -162,6 +162,9 @@ class SmsQueue(ProducerCore):
         key: str | None = None,
         expires_at: datetime | None = None,
         ttl: float | None = None,
+        window: str | None = None,
+        days: str | None = None,
+        window_tz: str | None = None,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients`` (streamed, never held whole).
 
@@ -176,11 +179,19 @@ class SmsQueue(ProducerCore):
         the first call was cut off while writing, the same rows in the same order
         complete its campaign (``resumed``). CampaignKeyConflict when the key's
         campaign has another provider or text, or the rows differ.
+
+        With ``window`` (``"09:00-20:00"``; ``"20:00-08:00"`` crosses midnight) and
+        optionally ``days`` (``"mon-fri"``, ``"sat,sun"``), each message goes only while the
+        window is open in its recipient's local time: in every time zone of its number
+        (phonenumbers' data), or in ``window_tz`` (an IANA name) when given. A message
+        outside it waits as ``scheduled`` until it opens (``waiting`` counts them); a row
+        whose number has no known zone, or whose zones never share an open moment, is
+        rejected. The queue's ``clock`` decides what "now" is (tests inject one).
         """
         op = self._op_send_campaign(
             text=text, provider=provider, sender=sender, tags=tags, strict=strict,
             send_at=send_at, provider_schedule=provider_schedule, key=key,
-            expires_at=expires_at, ttl=ttl,
+            expires_at=expires_at, ttl=ttl, window=window, days=days, window_tz=window_tz,
         )  # fmt: skip
         s = self.settings
         outcomes = validation.validated(

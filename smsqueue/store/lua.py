@@ -350,6 +350,42 @@ return 1
 """
 )
 
+# Several chunks of one campaign in one step (a campaign with a send window: rows open
+# now and rows waiting for their opening go in separate chunks, each with its own state
+# and due time). Atomic, so a keyed campaign's ``read``/``digest`` (set once, after the
+# last chunk) never counts rows of a chunk that was not written.
+# ARGV: prefix, cid, t (pending score), read ('' for none), digest, then groups of
+#       k, rows json, state byte, n, due ('' for now). Returns 1, or 0 (nothing written)
+#       when the first k is not the campaign's next chunk or the ks are not consecutive.
+WRITE_CHUNKS: Final = (
+    PRELUDE
+    + r"""
+local cid, t, read, digest = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local c = key_campaign(cid)
+if redis.call('EXISTS', c) == 0 then return 0 end
+local next_k = tonumber(redis.call('HGET', c, 'chunks') or '0')
+for j = 6, #ARGV, 5 do
+  if tonumber(ARGV[j]) ~= next_k + (j - 6) / 5 then return 0 end
+end
+for j = 6, #ARGV, 5 do
+  local k, rows, st, n, due = tonumber(ARGV[j]), ARGV[j+1], ARGV[j+2], tonumber(ARGV[j+3]), ARGV[j+4]
+  redis.call('SET', key_rows(cid, k), rows)
+  redis.call('SET', key_state(cid, k), string.rep(st, n))
+  redis.call('HINCRBY', key_counts(cid), PUB[st], n)
+  redis.call('HINCRBY', c, 'total', n)
+  redis.call('HINCRBY', c, 'open', n)
+  redis.call('HSET', c, 'chunks', k + 1)
+  if due ~= '' then
+    redis.call('ZADD', KEY_DUE, due, cid .. ':' .. k)
+  else
+    redis.call('ZADD', KEY_PENDING, t, cid .. ':' .. k)
+  end
+end
+if read ~= '' then redis.call('HSET', c, 'read', read, 'digest', digest) end
+return 1
+"""
+)
+
 # A single send: a campaign of one, written with its idempotency key in one
 # step, so a key never points at a message that was not stored.
 # ARGV: prefix, cid, idem key ('' for none), idem ttl, row json, state byte,
