@@ -43,6 +43,7 @@ def run(r: Runner) -> None:
             env.stop_worker()
         one(r, k, n)
     durable(r, n)
+    aiohttp_transport(r, n)
 
 
 def durable(r: Runner, n: int) -> None:
@@ -61,6 +62,29 @@ def durable(r: Runner, n: int) -> None:
     finally:
         env.stop_workers()
         del env.cluster.extra_env["SMSQUEUE_DURABLE_MARKS"]
+
+
+def aiohttp_transport(r: Runner, n: int) -> None:
+    """The same short campaign with every worker on SMSQUEUE_HTTP_TRANSPORT=aiohttp: what
+    httpx-aiohttp's transport saves in CPU against httpx's own (issue #12)."""
+    from smsqueue.settings import aiohttp_transport_installed
+
+    if not aiohttp_transport_installed():
+        r.say("smsqueue: aiohttp transport not measured (install smsqueue[fast])")
+        return
+    env, workers = r.env, r.cfg.workers
+    env.stop_workers()
+    env.cluster.extra_env["SMSQUEUE_HTTP_TRANSPORT"] = c.HTTP_TRANSPORT_AIOHTTP
+    try:
+        env.start_workers(workers)
+        r.res.aiohttp = r.throughput(
+            f"smsqueue wooxy, {workers} worker(s), aiohttp transport",
+            functools.partial(measure.ours_campaign, r.env, n, c.WOOXY, timeout=r.timeout(n)),
+            runs=1,
+        )
+    finally:
+        env.stop_workers()
+        del env.cluster.extra_env["SMSQUEUE_HTTP_TRANSPORT"]
 
 
 def one(r: Runner, workers: int, n: int) -> None:

@@ -117,7 +117,8 @@ def method(res: Results) -> list[str]:
         "is the client, Valkey and the scheduler: the provider's side counts for neither.",
         f"- Worker layouts: one campaign of about {sizes.layout_seconds:g} s at L per worker "
         "count, with all workers, then (after the kill -9 took one) one fewer at a time, "
-        "each stopped with a warm shutdown.",
+        "each stopped with a warm shutdown. Then one campaign each with all workers on "
+        "`SMSQUEUE_DURABLE_MARKS=true` and on `SMSQUEUE_HTTP_TRANSPORT=aiohttp`.",
         "- Enqueue: `send_campaign` over a generator of distinct valid US numbers (a new area "
         "code every 10,000), no worker running (the scheduler runs, as deployed). Memory = "
         "change of `used_memory` / accepted rows, with the chunk signals in the Celery queue. "

@@ -221,6 +221,7 @@ class Results:
     peer_voip: Throughput | None = None  # the same for the peer's tasks
     layouts: dict[int, Throughput] = field(default_factory=dict)  # Wooxy by worker processes
     durable: Throughput | None = None  # Wooxy, all workers, SMSQUEUE_DURABLE_MARKS=true
+    aiohttp: Throughput | None = None  # Wooxy, all workers, SMSQUEUE_HTTP_TRANSPORT=aiohttp
     kill: Recovery | None = None
     ours_enqueue: dict[int, Enqueue] = field(default_factory=dict)
     peer_enqueue: Enqueue | None = None

@@ -109,4 +109,15 @@ def layouts(res: Results) -> list[str]:
             f"({ratio(durable.best.median, plain.best.median):.2f}); permit idle p50 / p99 "
             f"{idle(durable)}; CPU {ours_cpu(durable.cpu_ms):.3f} ms per message.",
         ]
+    fast = res.aiohttp
+    if plain is not None and fast is not None:
+        lines += [
+            "",
+            f"With `SMSQUEUE_HTTP_TRANSPORT=aiohttp` ({workers} workers, httpx's API over "
+            f"httpx-aiohttp's transport): {fast.best.fmt(',.0f')} msg/s steady against "
+            f"{plain.best.fmt(',.0f')} on httpx's own "
+            f"({ratio(fast.best.median, plain.best.median):.2f}); permit idle p50 / p99 "
+            f"{idle(fast)}; CPU {ours_cpu(fast.cpu_ms):.3f} ms per message against "
+            f"{ours_cpu(plain.cpu_ms):.3f}.",
+        ]
     return lines

@@ -48,6 +48,17 @@ DEFAULT_POOL_TIMEOUT: Final = 10.0
 # provider already closed (a request written to one fails ambiguously).
 DEFAULT_KEEPALIVE_EXPIRY: Final = 4.0
 
+# --- HTTP transport (issue #12) ----------------------------------------------
+
+# What carries the providers' requests under the httpx API (SMSQUEUE_HTTP_TRANSPORT):
+# httpx's own (httpcore) or aiohttp through httpx-aiohttp, about half the CPU a request.
+HTTP_TRANSPORT_HTTPX: Final = "httpx"
+HTTP_TRANSPORT_AIOHTTP: Final = "aiohttp"
+HTTP_TRANSPORTS: Final = (HTTP_TRANSPORT_HTTPX, HTTP_TRANSPORT_AIOHTTP)
+DEFAULT_HTTP_TRANSPORT: Final = HTTP_TRANSPORT_HTTPX
+# The extra that installs the aiohttp transport (pyproject.toml).
+FAST_EXTRA: Final = "smsqueue[fast]"
+
 # --- metrics ----------------------------------------------------------------
 
 DEFAULT_METRICS_PORT: Final = 9808
@@ -170,6 +181,15 @@ PRESENCE_LIVE_SECONDS: Final = 3 * PRESENCE_SECONDS
 # `celery -A workers worker`) a worker serves every provider whose credentials are set.
 SERVES_ENV: Final = "SMSQUEUE_SERVES"
 
+# --- send windows (issue #14, docs/policies.md#send-windows) ----------------
+
+# Chunks waiting for the same window opening are due spread over this many seconds after
+# it (a fixed offset per chunk), so a pool is not handed every one of them at the same
+# second; the send rate is capped anyway (Wooxy's permits, each provider's rate).
+WINDOW_SPREAD_SECONDS: Final = 300
+# ... but never more than this fraction of the window's length after its opening.
+WINDOW_SPREAD_FRACTION: Final = 0.25
+
 # --- Celery -----------------------------------------------------------------
 
 TASK_SEND_CHUNK: Final = "smsqueue.send_chunk"
@@ -228,13 +248,3 @@ DEFAULT_WEBHOOK_MAX_AGE: Final = 86_400.0
 DEFAULT_WEBHOOK_RETRY_BASE: Final = 1.0
 DEFAULT_WEBHOOK_RETRY_CAP: Final = 300.0
 DEFAULT_WEBHOOK_PROBE_SECONDS: Final = 300.0
-
-# --- send windows (issue #14, docs/policies.md#send-windows) ----------------
-
-# Chunks waiting for the same window opening are due spread over this many seconds after
-# it (a fixed offset per chunk), so a pool is not handed every one of them at the same
-# second; the send rate is capped anyway (Wooxy's permits, each provider's rate).
-WINDOW_SPREAD_SECONDS: Final = 300
-# ... but never more than this fraction of the window's length after its opening.
-WINDOW_SPREAD_FRACTION: Final = 0.25
-

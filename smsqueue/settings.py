@@ -7,6 +7,7 @@ Every variable is ``SMSQUEUE_`` + the field name in capitals, for example
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -81,6 +82,13 @@ class Settings(BaseSettings):
     )
     keepalive_expiry: float = Field(
         c.DEFAULT_KEEPALIVE_EXPIRY, ge=0, description="Idle keep-alive, s."
+    )
+    http_transport: str = Field(
+        c.DEFAULT_HTTP_TRANSPORT,
+        description="What carries provider requests under the httpx API: `httpx` (its own"
+        " transport) or `aiohttp` (about half the CPU a request; needs the"
+        f" `{c.FAST_EXTRA}` extra). Failures are classified the same way with either"
+        " (docs/providers.md#transports).",
     )
 
     chunk_size: int = Field(
@@ -214,6 +222,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("http_transport")
+    @classmethod
+    def _transport(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in c.HTTP_TRANSPORTS:
+            raise ValueError(f"must be one of {', '.join(c.HTTP_TRANSPORTS)}")
+        if value == c.HTTP_TRANSPORT_AIOHTTP and not aiohttp_transport_installed():
+            raise ValueError(
+                f"aiohttp needs the {c.FAST_EXTRA} extra (httpx-aiohttp and aiohttp):"
+                f" pip install '{c.FAST_EXTRA}'"
+            )
+        return value
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
@@ -342,6 +363,16 @@ class Settings(BaseSettings):
         if self.voip_password is None or not self.voip_password.get_secret_value():
             raise ConfigError("SMSQUEUE_VOIP_PASSWORD is not set")
         return self.voip_key, self.voip_password
+
+
+def aiohttp_transport_installed() -> bool:
+    """Whether httpx-aiohttp and aiohttp import (the ``fast`` extra); asked only when chosen."""
+    try:
+        for name in ("aiohttp", "httpx_aiohttp"):
+            importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
 
 
 # "redis://user:password@host" or "redis://:password@host": the part after the colon.
