@@ -190,6 +190,12 @@ WINDOW_SPREAD_SECONDS: Final = 300
 # ... but never more than this fraction of the window's length after its opening.
 WINDOW_SPREAD_FRACTION: Final = 0.25
 
+# --- provider failover (issue #14, docs/design.md#failover) ------------------
+
+# A campaign with a fallback goes through it once its provider's circuit has been open this
+# long, s (at once when the account was refused: 401, balance, service not activated).
+DEFAULT_FAILOVER_AFTER: Final = 60.0
+
 # --- Celery -----------------------------------------------------------------
 
 TASK_SEND_CHUNK: Final = "smsqueue.send_chunk"

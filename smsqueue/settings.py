@@ -186,6 +186,13 @@ class Settings(BaseSettings):
     default_region: str | None = Field(
         None, description="Region (e.g. US) for numbers typed without +country code."
     )
+    failover_after: float = Field(
+        c.DEFAULT_FAILOVER_AFTER,
+        ge=0,
+        description="A campaign with a fallback goes through it once its provider's circuit"
+        " has been open this long, s (at once for a refused account: 401, balance, service"
+        " not activated); read at enqueue and kept with the campaign.",
+    )
     timezone: str | None = Field(
         None,
         description="IANA zone (e.g. Europe/Paris) for naive send_at times; unset: refuse them.",

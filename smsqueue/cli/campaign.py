@@ -44,6 +44,24 @@ def campaign(
     at: AtOpt = None,
     sender: SenderOpt = None,
     tag: TagOpt = None,
+    fallback: Annotated[
+        str | None,
+        typer.Option(
+            "--fallback",
+            metavar="PROVIDER",
+            help="Send through this provider while the main one is paused by a refused "
+            "account (or its circuit stays open SMSQUEUE_FAILOVER_AFTER s); never what may "
+            "have reached it.",
+        ),
+    ] = None,
+    fallback_sender: Annotated[
+        str | None,
+        typer.Option(
+            "--fallback-sender",
+            metavar="SENDER",
+            help="The sender through --fallback, when it differs ('' for none).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the file and estimate; enqueue nothing.")
     ] = False,
@@ -124,7 +142,7 @@ def campaign(
     from smsqueue.intake.core import check_window
     from smsqueue.intake.csvfile import BadRow, file_key, open_source
     from smsqueue.intake.producer import SmsQueue
-    from smsqueue.intake.rows import check_campaign_args
+    from smsqueue.intake.rows import check_campaign_args, check_fallback
     from smsqueue.sms.template import Template
 
     if dry_run and wait:
@@ -138,6 +156,7 @@ def campaign(
     settings = settings_mod.load()
     tags = tag or []
     check_campaign_args(provider, sender, tags)
+    check_fallback(provider, sender, tags, fallback, fallback_sender)
     if not text.strip():
         raise InputError("--text is empty")
     tpl = Template(text)
@@ -191,7 +210,8 @@ def campaign(
     rc = q.send_campaign(
         source.rows(), text=text, provider=provider, sender=sender, tags=tags,
         strict=strict, send_at=send_at, key=ckey, ttl=ttl, expires_at=until,
-        window=window, days=days, window_tz=window_tz,
+        window=window, days=days, window_tz=window_tz, fallback=fallback,
+        fallback_sender=fallback_sender,
     )  # fmt: skip
     if rc.existing and key is None:
         fail(
@@ -241,10 +261,14 @@ def campaign(
     if not wait:
         emit(data, as_json, human)
         warn_if_unserved(q, provider)
+        if fallback is not None:
+            warn_if_unserved(q, fallback)
         return
     if not as_json:
         human()
     warn_if_unserved(q, provider)
+    if fallback is not None:
+        warn_if_unserved(q, fallback)
     final = wait_for_campaign(q, rc.id, progress=not as_json, timeout=timeout)
     data["final"] = asdict(final)
     emit(data, as_json, lambda: typer.echo(show.summary(final)))

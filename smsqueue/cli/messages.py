@@ -33,6 +33,24 @@ def send(
     provider: ProviderOpt = c.WOOXY,
     sender: SenderOpt = None,
     tag: TagOpt = None,
+    fallback: Annotated[
+        str | None,
+        typer.Option(
+            "--fallback",
+            metavar="PROVIDER",
+            help="Send through this provider while the main one is paused by a refused "
+            "account (or its circuit stays open SMSQUEUE_FAILOVER_AFTER s); never what may "
+            "have reached it.",
+        ),
+    ] = None,
+    fallback_sender: Annotated[
+        str | None,
+        typer.Option(
+            "--fallback-sender",
+            metavar="SENDER",
+            help="The sender through --fallback, when it differs ('' for none).",
+        ),
+    ] = None,
     at: AtOpt = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key.")] = None,
     ref: Annotated[
@@ -47,20 +65,24 @@ def send(
 ) -> None:
     """Enqueue one message; prints its id."""
     from smsqueue.intake.producer import SmsQueue
-    from smsqueue.intake.rows import check_campaign_args
+    from smsqueue.intake.rows import check_campaign_args, check_fallback
 
     settings = settings_mod.load()
     check_campaign_args(provider, sender, tag or ())
+    check_fallback(provider, sender, tag or (), fallback, fallback_sender)
     send_at = None if at is None else parse_at(at, timezone=settings.timezone)
     until = None if expires_at is None else parse_at(expires_at, timezone=settings.timezone)
     q = SmsQueue(settings=settings)
     mid = q.send(
         to, text, provider=provider, sender=sender, tags=tag or (), key=key, ref=ref,
-        send_at=send_at, ttl=ttl, expires_at=until,
+        send_at=send_at, ttl=ttl, expires_at=until, fallback=fallback,
+        fallback_sender=fallback_sender,
     )  # fmt: skip
     data = {"id": mid, "send_at": show.iso(send_at)}
     emit(data, as_json, lambda: typer.echo(mid))
     warn_if_unserved(q, provider)
+    if fallback is not None:
+        warn_if_unserved(q, fallback)
 
 
 @app.command()

@@ -59,6 +59,21 @@ class Campaign:
     urgent: bool = False  # the priority lane: served first by send slots and permits
     window: zones.Window | None = None  # the send window (docs/policies.md#send-windows)
     window_tz: str | None = None  # the window's zone for every recipient, else each number's
+    # Failover (docs/design.md#failover): the provider a chunk goes through while this
+    # one's circuit fails over, and the sender it needs there (None: ``sender``).
+    fallback: str | None = None
+    fallback_sender: str | None = None
+
+    def providers(self) -> tuple[str, ...]:
+        """The providers this campaign's chunks may go through: its own, then its fallback."""
+        return (self.provider,) if self.fallback is None else (self.provider, self.fallback)
+
+    def sender_for(self, provider: str) -> str | None:
+        """The sender a request through ``provider`` carries."""
+        if provider == self.fallback and provider != self.provider:
+            # fallback_sender "" (given empty): no sender there (VoIP: a bulk message).
+            return self.sender if self.fallback_sender is None else self.fallback_sender or None
+        return self.sender
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,7 +140,7 @@ class ChunkSender:
         deadline: float,
         report: ChunkReport,
     ) -> None:
-        if channel.name != campaign.provider:
+        if channel.name not in campaign.providers():
             raise ValueError(f"a {campaign.provider} campaign on the {channel.name} channel")
         if channel.sender is None:
             raise ConfigError(f"{channel.name}: its credentials are not set in this worker")
@@ -238,7 +253,7 @@ class ChunkSender:
         batch = Batch(
             to=numbers,
             text=text,
-            sender=self.camp.sender,
+            sender=self.camp.sender_for(self.channel.name),
             tags=self.camp.tags,
             deliver_at=None if when is None else datetime.fromtimestamp(when, UTC),
         )

@@ -49,6 +49,9 @@ log = structlog.get_logger("smsqueue.delivery")
 REFUSED_NOT_SERVED: Final = -5
 # ChunkReport.refused when the campaign is gone: CLAIM's own "not active" code.
 REFUSED_GONE: Final = -1
+# ChunkReport.refused when CLAIM routed the chunk to a provider this worker does not serve
+# (failover, or failing back): the chunk was signalled on that provider's queue.
+REFUSED_ROUTED: Final = -6
 
 # Publishes a chunk signal: (cid, k, queue). Injected so the engine needs no Celery.
 Publish = Callable[[str, int, str], Awaitable[None]]
@@ -218,7 +221,7 @@ class Engine:
         if camp is None:  # gone (its retention ended): nothing to claim, as CLAIM would say
             report.refused = REFUSED_GONE
             return report
-        if not self.serves(camp.provider):
+        if not any(map(self.serves, camp.providers())):
             log.warning("not claimed: this worker does not serve the provider",
                         campaign_id=cid, provider=camp.provider)  # fmt: skip
             report.refused = REFUSED_NOT_SERVED
@@ -236,9 +239,21 @@ class Engine:
                 cid, k, camp, got = other
         if got is None:
             got = await self._claim(cid, k, owner)
+        if int(got[0]) == REFUSED_ROUTED:
+            # Failover (or failing back) sends this chunk through a provider this worker
+            # cannot send for: its signal goes to that provider's queue, nothing is claimed.
+            route = str(got[1])
+            await self._publish(
+                cid, k, queue_for(route, c.LANE_PRIORITY if camp.urgent else c.LANE_BULK)
+            )
+            report.refused = REFUSED_ROUTED
+            return report
         if int(got[0]) <= 0:
             report.refused = int(got[0])
             return report
+        # The provider CLAIM chose: the campaign's own, or its fallback while the own
+        # circuit fails over (docs/design.md#failover).
+        route = str(got[3])
         indices = [int(x) for x in str(got[1]).split(",")]
         tried = dict(zip(indices, (int(x) for x in str(got[2]).split(",")), strict=True))
         self.fault("after_claim")
@@ -246,9 +261,9 @@ class Engine:
         structlog.contextvars.bind_contextvars(campaign_id=cid)
         heartbeat = asyncio.create_task(self._heartbeat(f"{cid}:{k}", owner))
         if not camp.urgent:
-            self._bulk[camp.provider] += 1
+            self._bulk[route] += 1
         try:
-            channel = self._channels[camp.provider]  # serves() said it can send
+            channel = self._channels[route]  # CLAIM checked this worker serves it
             rows = json.loads(await self.redis.get(keys.k_rows(cid, k)) or "[]")
             ledger = Ledger(
                 mark_in_flight_script=self._mark_in_flight_script,
@@ -260,6 +275,7 @@ class Engine:
                 owner=owner,
                 probe_seconds=s.probe_seconds,
                 retention_seconds=s.retention_seconds,
+                provider=route,
             )
             chunk = ChunkSender(
                 ledger=ledger,
@@ -273,13 +289,16 @@ class Engine:
             await chunk.run(indices, tried=tried)
         finally:
             if not camp.urgent:
-                self._bulk[camp.provider] -= 1
+                self._bulk[route] -= 1
             heartbeat.cancel()
             left = await self.durably(self._release_script, [keys.KEY_PREFIX, cid, k, owner])
             report.left = int(left)
             structlog.contextvars.unbind_contextvars("campaign_id")
         if report.left > 0:
-            await self._publish(cid, k, camp.queue)
+            # The provider just used: its workers take the rest (the next CLAIM routes it).
+            await self._publish(
+                cid, k, queue_for(route, c.LANE_PRIORITY if camp.urgent else c.LANE_BULK)
+            )
         return report
 
     async def durably(self, script: Any, args: list[Any]) -> Any:
@@ -328,9 +347,13 @@ class Engine:
         return [name for name in self._channels if self.serves(name)]
 
     async def _claim(self, cid: str, k: int, owner: str) -> Any:
-        """CLAIM: {count, indices, attempts}, or a count <= 0 saying why nothing was."""
+        """CLAIM: {count, indices, attempts, provider to send through}, or a count <= 0
+        saying why nothing was ({-6, provider}: routed to a provider not served here)."""
         s = self.settings
-        return await self._claim_script(args=[keys.KEY_PREFIX, cid, k, owner, s.lease_seconds])
+        served = ",".join(self.providers)
+        return await self._claim_script(
+            args=[keys.KEY_PREFIX, cid, k, owner, s.lease_seconds, served]
+        )
 
     async def _claim_starved(self, owner: str) -> tuple[str, int, Campaign, Any] | None:
         """A bulk chunk claimed for ``owner``, of a provider whose queue has signals waiting
@@ -385,6 +408,12 @@ class Engine:
                     else None
                 ),
                 window_tz=meta.get("window_tz") or None,
+                fallback=meta.get("fallback") or None,
+                fallback_sender=(
+                    meta["fallback_sender"]
+                    if meta.get("fallback") and "fallback_sender" in meta
+                    else None
+                ),
             )
             if len(self._campaigns) > 1000:
                 self._campaigns.clear()

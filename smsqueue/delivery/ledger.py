@@ -73,7 +73,10 @@ class Ledger:
         owner: str,
         probe_seconds: float,
         retention_seconds: int,
+        provider: str | None = None,
     ) -> None:
+        """``provider``: the provider the chunk's requests go to, when CLAIM named it (the
+        campaign's own or its fallback); START checks its circuit, FINISH records it."""
         if not cid or not owner:
             raise ValueError("cid and owner must not be empty")
         if k < 0:
@@ -87,6 +90,7 @@ class Ledger:
         self.cid, self.k, self.owner = cid, k, owner
         self._probe_seconds = probe_seconds
         self._retention_seconds = retention_seconds
+        self.provider = provider
 
     async def mark_in_flight(
         self, indices: Sequence[int], numbers: Sequence[str] | None = None
@@ -106,6 +110,10 @@ class Ledger:
             if len(numbers) != len(indices):
                 raise ValueError("one number per index")
             args.append(",".join(numbers))
+        if self.provider is not None:
+            if numbers is None:
+                args.append("")
+            args.append(self.provider)
         durable = True
         if self._on_disk is None:
             res = await self._mark_in_flight_script(args=args)
@@ -122,6 +130,8 @@ class Ledger:
     async def record_outcomes(self, records: Sequence[Record]) -> None:
         """FINISH for ``records``: kept through a Redis restart rather than left to turn unknown."""
         args: list[Any] = [keys.KEY_PREFIX, self.cid, self.k, self._retention_seconds]
+        if self.provider is not None:
+            args.append(f"@{self.provider}")  # FINISH: the provider the request went to
         for record in records:
             args += record.args()
         await self._durably(self._record_outcomes_script, args)

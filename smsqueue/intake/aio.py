@@ -168,13 +168,15 @@ class AsyncSmsQueue(ProducerCore):
         provider_schedule: bool = False,
         expires_at: datetime | None = None,
         ttl: float | None = None,
+        fallback: str | None = None,
+        fallback_sender: str | None = None,
     ) -> str:
         """Enqueue one message on the priority lane; returns its id (see SmsQueue.send)."""
         return await self._run(
             self._op_send(
                 to, text, provider=provider, sender=sender, tags=tags, key=key, ref=ref,
                 send_at=send_at, provider_schedule=provider_schedule, expires_at=expires_at,
-                ttl=ttl,
+                ttl=ttl, fallback=fallback, fallback_sender=fallback_sender,
             )
         )  # fmt: skip
 
@@ -195,6 +197,8 @@ class AsyncSmsQueue(ProducerCore):
         window: str | None = None,
         days: str | None = None,
         window_tz: str | None = None,
+        fallback: str | None = None,
+        fallback_sender: str | None = None,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients``, an iterable or an async iterable
         (streamed, never held whole); see SmsQueue.send_campaign."""
@@ -202,6 +206,7 @@ class AsyncSmsQueue(ProducerCore):
             text=text, provider=provider, sender=sender, tags=tags, strict=strict,
             send_at=send_at, provider_schedule=provider_schedule, key=key,
             expires_at=expires_at, ttl=ttl, window=window, days=days, window_tz=window_tz,
+            fallback=fallback, fallback_sender=fallback_sender,
         )  # fmt: skip
         rows = _Rows(recipients, settings=self.settings, source=text)
         try:

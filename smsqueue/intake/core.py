@@ -27,6 +27,7 @@ from smsqueue import settings as settings_mod
 from smsqueue.errors import CampaignKeyConflict, InputError, NotFound, Suppressed
 from smsqueue.intake.rows import (
     check_campaign_args,
+    check_fallback,
     check_key,
     check_parts,
     check_ref,
@@ -504,8 +505,13 @@ class ProducerCore:
         provider_schedule: bool,
         expires_at: datetime | None = None,
         ttl: float | None = None,
+        fallback: str | None = None,
+        fallback_sender: str | None = None,
     ) -> Op[str]:
         check_campaign_args(provider, sender, tags)
+        check_fallback(
+            provider, sender, tags, fallback, fallback_sender, provider_schedule=provider_schedule
+        )
         number = phone.normalise(to, region=self.settings.default_region)
         if not isinstance(text, str) or not text.strip():
             raise InputError("text is empty")
@@ -528,6 +534,7 @@ class ProducerCore:
         fields = self._campaign_fields(
             provider, tpl, (), sender, tags, lane="priority", due=due or deliver_at
         )
+        fields += self._fallback_fields(fallback, fallback_sender)
         if deliver_at is not None:
             fields += ["deliver_at", repr(deliver_at)]
         if expiry is not None:
@@ -559,10 +566,15 @@ class ProducerCore:
         window: str | None = None,
         days: str | None = None,
         window_tz: str | None = None,
+        fallback: str | None = None,
+        fallback_sender: str | None = None,
     ) -> Op[CampaignReceipt]:
         """Create the campaign (or find the one ``key`` names), then write the rows
         NextOutcomes replies with."""
         check_campaign_args(provider, sender, tags)
+        check_fallback(
+            provider, sender, tags, fallback, fallback_sender, provider_schedule=provider_schedule
+        )
         if not isinstance(text, str) or not text.strip():
             raise InputError("text is empty")
         key = check_key(key, "key")
@@ -582,6 +594,7 @@ class ProducerCore:
             due=due or deliver_at,
             status=keys.CAMPAIGN_DRAFT if strict else keys.CAMPAIGN_ACTIVE,
         )
+        meta += self._fallback_fields(fallback, fallback_sender)
         if deliver_at is not None:
             meta += ["deliver_at", repr(deliver_at)]
         if expiry is not None:
@@ -592,7 +605,9 @@ class ProducerCore:
         cid, created = str(got[0]), bool(int(got[1]))
         resume = Resume()
         if not created:
-            found = yield from self._op_keyed(cid, provider=provider, text=text, strict=strict)
+            found = yield from self._op_keyed(
+                cid, provider=provider, text=text, strict=strict, fallback=fallback
+            )
             if isinstance(found, CampaignReceipt):
                 return found
             resume = found
@@ -718,7 +733,7 @@ class ProducerCore:
         return duplicates
 
     def _op_keyed(
-        self, cid: str, *, provider: str, text: str, strict: bool
+        self, cid: str, *, provider: str, text: str, strict: bool, fallback: str | None = None
     ) -> Op[CampaignReceipt | Resume]:
         """The campaign a key already names: its receipt (``existing``) when its rows were
         all written, else where to resume it. CampaignKeyConflict when it was begun with
@@ -727,14 +742,22 @@ class ProducerCore:
             "hmget",
             (
                 keys.k_campaign(cid),
-                ["provider", "template", "status", "sealed", "total", "chunks", "read", "digest"],
+                [
+                    "provider", "template", "status", "sealed", "total", "chunks", "read",
+                    "digest", "fallback",
+                ],
             ),
-        )
-        was_provider, template, status, sealed, total, chunks, read, digest = got
+        )  # fmt: skip
+        was_provider, template, status, sealed, total, chunks, read, digest, was_fb = got
         if was_provider != provider:
             raise CampaignKeyConflict(
                 f"this key names campaign {cid}, sent with provider {was_provider}, not "
                 f"{provider}: use another key"
+            )
+        if (was_fb or None) != fallback:
+            raise CampaignKeyConflict(
+                f"this key names campaign {cid}, sent with fallback {was_fb or 'none'}, not "
+                f"{fallback or 'none'}: use another key"
             )
         if template != text:
             raise CampaignKeyConflict(
@@ -779,6 +802,16 @@ class ProducerCore:
             "retention": str(self.settings.retention_seconds),
         }
         return [x for kv in pairs.items() for x in kv]
+
+    def _fallback_fields(self, fallback: str | None, fallback_sender: str | None) -> list[str]:
+        """The campaign hash's failover fields (none without a fallback): the fallback, the
+        sender it carries there (only when given), and this producer's failover_after."""
+        if fallback is None:
+            return []
+        out = ["fallback", fallback, "failover_after", repr(float(self.settings.failover_after))]
+        if fallback_sender is not None:
+            out += ["fallback_sender", fallback_sender]
+        return out
 
     def _schedule(
         self, provider: str, send_at: datetime | None, provider_schedule: bool
@@ -938,7 +971,8 @@ class ProducerCore:
             id=mid,
             campaign=cid,
             status=keys.PUBLIC_STATUS.get(st, "unknown"),
-            provider=provider,
+            # A campaign with a fallback: the provider its last request went to (START).
+            provider=extra.get("provider") or provider,
             to=row[0],
             ref=row_ref(row, len(tpl.fields)),
             smsid=smsid or None,
@@ -1212,7 +1246,7 @@ class ProducerCore:
                 id=f"{cid}-{k}-{i}",
                 campaign=cid,
                 status=keys.PUBLIC_STATUS.get(st, "unknown"),
-                provider=provider,
+                provider=extra.get("provider") or provider,
                 to=row[0],
                 ref=row_ref(row, len(tpl.fields)),
                 smsid=extra.get("smsid") or None,

@@ -132,6 +132,8 @@ class SmsQueue(ProducerCore):
         provider_schedule: bool = False,
         expires_at: datetime | None = None,
         ttl: float | None = None,
+        fallback: str | None = None,
+        fallback_sender: str | None = None,
     ) -> str:
         """Enqueue one message on the priority lane; returns its id at once.
 
@@ -139,12 +141,17 @@ class SmsQueue(ProducerCore):
         sends nothing more (for the retention time). ``ref`` (at most 200 characters,
         InvalidRef otherwise) is kept with the message and returned by ``status``,
         ``result``, ``failed`` and ``export_rows``; it is never sent nor logged.
+
+        With ``fallback`` (another provider), the message goes through it when
+        ``provider`` is paused by a refused account or its circuit stays open for
+        SMSQUEUE_FAILOVER_AFTER; never if it may have reached ``provider``. Both providers'
+        rules are checked here (``fallback_sender``: the sender there, when it differs).
         """
         return self._run(
             self._op_send(
                 to, text, provider=provider, sender=sender, tags=tags, key=key, ref=ref,
                 send_at=send_at, provider_schedule=provider_schedule, expires_at=expires_at,
-                ttl=ttl,
+                ttl=ttl, fallback=fallback, fallback_sender=fallback_sender,
             )
         )  # fmt: skip
 
@@ -165,6 +172,8 @@ class SmsQueue(ProducerCore):
         window: str | None = None,
         days: str | None = None,
         window_tz: str | None = None,
+        fallback: str | None = None,
+        fallback_sender: str | None = None,
     ) -> CampaignReceipt:
         """Validate, dedupe and enqueue ``recipients`` (streamed, never held whole).
 
@@ -187,11 +196,21 @@ class SmsQueue(ProducerCore):
         outside it waits as ``scheduled`` until it opens (``waiting`` counts them); a row
         whose number has no known zone, or whose zones never share an open moment, is
         rejected. The queue's ``clock`` decides what "now" is (tests inject one).
+
+        With ``fallback`` (another provider's name), the messages that never reached
+        ``provider`` go through the fallback while ``provider`` is paused by a refused
+        account (401, balance, service not activated) or its circuit has been open for
+        SMSQUEUE_FAILOVER_AFTER seconds; a message that may have reached ``provider`` (in
+        flight, ``unknown``) never does. Each message is sent once across both, and its
+        status names the provider that sent it. Both providers' rules are checked here
+        (InputError up front): ``fallback_sender`` is the sender there when it differs
+        (``""``: none). Once ``provider`` recovers, new work returns to it.
         """
         op = self._op_send_campaign(
             text=text, provider=provider, sender=sender, tags=tags, strict=strict,
             send_at=send_at, provider_schedule=provider_schedule, key=key,
             expires_at=expires_at, ttl=ttl, window=window, days=days, window_tz=window_tz,
+            fallback=fallback, fallback_sender=fallback_sender,
         )  # fmt: skip
         s = self.settings
         outcomes = validation.validated(

@@ -64,6 +64,47 @@ def check_campaign_args(provider: str, sender: str | None, tags: Sequence[str]) 
     plugin.check_campaign(sender=sender, tags=tags)
 
 
+def check_fallback(
+    provider: str,
+    sender: str | None,
+    tags: Sequence[str],
+    fallback: str | None,
+    fallback_sender: str | None,
+    *,
+    provider_schedule: bool = False,
+) -> None:
+    """InputError unless a campaign of ``provider`` can also go through ``fallback`` (docs/
+    design.md#failover): a registered provider other than ``provider``, whose own rules
+    accept the tags and the sender it would carry there (``fallback_sender``, or ``sender``
+    when that is None; "" for none). Checked up front, so a campaign never stops half-way
+    for want of a fallback it cannot use."""
+    if fallback is None:
+        if fallback_sender is not None:
+            raise InputError("fallback_sender goes with fallback (e.g. fallback='voip')")
+        return
+    if not isinstance(fallback, str):
+        raise InputError("fallback must be a provider's name")
+    plugin = registry.get(fallback)  # InputError naming the registered providers
+    if fallback == provider:
+        raise InputError(f"the fallback must be another provider than {provider}")
+    if fallback_sender is not None and not isinstance(fallback_sender, str):
+        raise InputError("fallback_sender must be text")
+    if provider_schedule and not plugin.schedules_delivery:
+        raise InputError(
+            f"provider_schedule cannot go with the fallback {fallback}: it keeps no delivery date"
+        )
+    there = sender if fallback_sender is None else fallback_sender or None
+    try:
+        check_campaign_args(fallback, there, tags)
+    except InputError as exc:
+        if fallback_sender is None and sender is not None:
+            raise InputError(
+                f"the sender {sender!r} does not suit the fallback {fallback} ({exc}): give "
+                "fallback_sender= (the sender to use there; '' for none)"
+            ) from None
+        raise InputError(f"the fallback {fallback} refuses this campaign: {exc}") from None
+
+
 def check_unicode(text: str, what: str) -> None:
     """InputError when ``text`` has no UTF-8 form (a lone surrogate): it could never be sent."""
     try:

@@ -74,6 +74,8 @@ def _header() -> str:
     lines.append(f"local EVENT_CAMPAIGN_FINISHED = {_quote(constants.EVENT_CAMPAIGN_FINISHED)}")
     lines.append(f"local SUPPRESS_ON = {_quote(errors.Blacklisted.__name__)}")
     lines.append(f"local COST_DIGITS = {int(constants.COST_SCALE_DIGITS)}")
+    now = ", ".join(f"[{_quote(e.__name__)}]=true" for e in FAILOVER_AT_ONCE)
+    lines.append(f"local FAILOVER_NOW = {{{now}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -90,6 +92,12 @@ EVENT_TYPES: Final = {
 }
 
 
+# Failover (docs/design.md#failover): a circuit opened by one of these account errors sends
+# the campaigns that have a fallback through it at once; one opened by another error (a
+# wrong URL) only once it has been open for the campaign's failover_after seconds.
+FAILOVER_AT_ONCE: Final = (errors.AuthError, errors.InsufficientBalance, errors.ServiceNotActivated)
+
+
 HEADER: Final = _header()
 
 PRELUDE: Final = (
@@ -98,6 +106,33 @@ PRELUDE: Final = (
 local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+-- Failover (docs/design.md#failover): whether a provider's open circuit (its reason and
+-- since) sends a campaign with a fallback through the fallback: at once when the account
+-- was refused (FAILOVER_NOW), else once it has been open for failover_after seconds.
+local function fails_over(reason, since, after, t)
+  local class = string.match(reason or '', '^([%w_]+):')
+  if class and FAILOVER_NOW[class] then return true end
+  local from, wait = tonumber(since or ''), tonumber(after or '')
+  return from ~= nil and wait ~= nil and t - from >= wait
+end
+-- The provider a chunk of campaign c (its hash key) goes through if claimed now: its own,
+-- when its circuit is closed or due for a probe; else its fallback, when the campaign
+-- has one, the circuit fails over and the fallback's own circuit does not hold it back.
+-- nil (false) when neither may send now. Failing back: once the own circuit is closed,
+-- or its probe is due, claims go to the own provider again.
+local function route_of(c, t)
+  local primary = redis.call('HGET', c, 'provider') or ''
+  local circuit = redis.call('HMGET', key_circuit(primary), 'probe_at', 'reason', 'since')
+  if not circuit[1] or tonumber(circuit[1]) <= t then return primary end
+  local fb = redis.call('HGET', c, 'fallback')
+  if not fb or fb == '' then return false end
+  if not fails_over(circuit[2], circuit[3], redis.call('HGET', c, 'failover_after'), t) then
+    return false
+  end
+  local fprobe = redis.call('HGET', key_circuit(fb), 'probe_at')
+  if fprobe and tonumber(fprobe) > t then return false end
+  return fb
 end
 local function split(s, sep)
   local out = {}
@@ -127,6 +162,7 @@ end
 local function emit_chunk(cid, k, s, into, errs, ttl)
   local c = key_campaign(cid)
   local provider = redis.call('HGET', c, 'provider') or ''
+  local fb = redis.call('HGET', c, 'fallback')
   local nf = #cjson.decode(redis.call('HGET', c, 'fields') or '[]')
   local rows = cjson.decode(redis.call('GET', key_rows(cid, k)) or '[]')
   local a = redis.call('GET', key_attempts(cid, k)) or ''
@@ -138,7 +174,11 @@ local function emit_chunk(cid, k, s, into, errs, ttl)
       local row = rows[i] or {}
       local ref = row[nf + 2]
       if type(ref) ~= 'string' then ref = '' end
-      emit_message(cut, b, cid .. '-' .. k .. '-' .. (i - 1), cid, provider, '',
+      local mid = cid .. '-' .. k .. '-' .. (i - 1)
+      -- A campaign with a fallback: the provider its last request went to (START keeps it).
+      local via = provider
+      if fb and fb ~= '' then via = redis.call('HGET', key_message(mid), 'provider') or provider end
+      emit_message(cut, b, mid, cid, via, '',
         row[1] or '', ref, errs[from] or '', string.byte(a, i) or 0, 0, '', at)
     end
   end
@@ -422,12 +462,18 @@ return mid
 # turn its in-flight messages into unknown). A campaign whose validity period has
 # ended (Redis's clock) has its queued messages expired instead, each with its
 # event, and nothing is claimed ({0}).
-# ARGV: prefix, cid, k, owner, lease seconds. Returns {n, "i,i,...", "a,a,..."}
-# (the claimed indices and the requests each has had so far) or {code}.
+# Failover: the chunk goes through the provider route_of names (the campaign's own, or
+# its fallback while the own circuit fails over); when the caller says which providers
+# it serves and that one is not among them, nothing is claimed: {-6, provider} (the
+# caller signals the chunk on that provider's queue).
+# ARGV: prefix, cid, k, owner, lease seconds, and optionally the providers the caller
+# serves ("a,b"). Returns {n, "i,i,...", "a,a,..."} (the claimed indices and the requests
+# each has had so far; with the providers given, a fourth element: the provider to send
+# them through) or {code}.
 CLAIM: Final = (
     PRELUDE
     + r"""
-local cid, k, owner, lease = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local cid, k, owner, lease, serves = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local chunk = cid .. ':' .. k
 local c = key_campaign(cid)
 local status = redis.call('HGET', c, 'status')
@@ -452,8 +498,11 @@ if exp and exp <= t then
   end
   return {0}
 end
-local probe = redis.call('HGET', key_circuit(redis.call('HGET', c, 'provider')), 'probe_at')
-if probe and tonumber(probe) > t then return {-2} end
+local route = route_of(c, t)
+if not route then return {-2} end
+if serves and not string.find(',' .. serves .. ',', ',' .. route .. ',', 1, true) then
+  return {-6, route}
+end
 local holder = redis.call('HGET', KEY_OWNERS, chunk)
 if holder and holder ~= owner then return {-3} end
 local s = redis.call('GET', key_state(cid, k))
@@ -478,6 +527,7 @@ for j, i in ipairs(idx) do
   local b = string.byte(a, i + 1)
   tried[j] = b or 0
 end
+if serves then return {#idx, table.concat(idx, ','), table.concat(tried, ','), route} end
 return {#idx, table.concat(idx, ','), table.concat(tried, ',')}
 """
 )
@@ -508,10 +558,15 @@ return lost
 # past the campaign's validity end every message of the list ends expired; a
 # message whose number is on the suppression list ends suppressed; neither is
 # started (each gets its event).
+# Failover: the request goes to the provider given (the campaign's own, or its fallback,
+# as CLAIM routed the chunk); its circuit is the one checked. A campaign with a fallback
+# keeps on each message started the provider it went to ('provider' in m:{mid}), for
+# its status and for the event of an unknown ending (RELEASE, SWEEP).
 # ARGV: prefix, cid, k, owner, probe seconds, "i,i,...", and optionally
-# "number,number,..." (the same messages' numbers, for the suppression check).
+# "number,number,..." (the same messages' numbers, for the suppression check; '' for
+# none) and the provider ('' or absent: the campaign's own).
 # Returns {code, "i:attempt,..."}: 1 started, -1 lease lost, -2 not active,
-# -4 provider paused.
+# -4 provider paused, -5 not a provider of this campaign.
 START: Final = (
     PRELUDE
     + r"""
@@ -520,6 +575,10 @@ local chunk = cid .. ':' .. k
 if redis.call('HGET', KEY_OWNERS, chunk) ~= owner then return {-1, ''} end
 local c = key_campaign(cid)
 if redis.call('HGET', c, 'status') ~= CAMPAIGN_ACTIVE then return {-2, ''} end
+local primary, fb = redis.call('HGET', c, 'provider'), redis.call('HGET', c, 'fallback')
+local via = ARGV[8]
+if not via or via == '' then via = primary end
+if via ~= primary and via ~= fb then return {-5, ''} end
 local sk, ak = key_state(cid, k), key_attempts(cid, k)
 local idx = split(list, ',')
 local t = now()
@@ -549,7 +608,7 @@ if next(ending) then
   -- A state change above may have finished the campaign: nothing is left to start.
   if redis.call('HGET', c, 'status') ~= CAMPAIGN_ACTIVE then return {1, ''} end
 end
-local circuit = key_circuit(redis.call('HGET', c, 'provider'))
+local circuit = key_circuit(via)
 local probe = redis.call('HGET', circuit, 'probe_at')
 if probe then
   if tonumber(probe) > t then return {-4, ''} end
@@ -565,6 +624,11 @@ for _, si in ipairs(idx) do
     if n > 255 then n = 255 end
     redis.call('SETRANGE', ak, i, string.char(n))
     started[#started + 1] = si .. ':' .. n
+    if fb and fb ~= '' then
+      local mk = key_message(cid .. '-' .. k .. '-' .. si)
+      redis.call('HSET', mk, 'provider', via)
+      redis.call('EXPIRE', mk, retention_of(cid))
+    end
   end
 end
 return {1, table.concat(started, ',')}
@@ -572,7 +636,9 @@ return {1, table.concat(started, ',')}
 )
 
 # The provider's answer for one or more messages of a chunk.
-# ARGV: prefix, cid, k, retention, then groups of 9:
+# ARGV: prefix, cid, k, retention, optionally "@provider" (the provider the request went
+# to, when it is the campaign's fallback: its result, message, event, stats and circuit
+# name it; without it, the campaign's own), then groups of 9:
 #   i, kind, smsid, cost, parts, error, delay seconds, to, ref
 # ref: the message's ref ('' for none), which its event carries; the worker has it in
 # the row already, so FINISH never decodes the chunk's rows on this hot path.
@@ -590,6 +656,12 @@ FINISH: Final = (
 local cid, k, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local c = key_campaign(cid)
 local provider = redis.call('HGET', c, 'provider')
+local first = 5
+if ARGV[5] and string.sub(ARGV[5], 1, 1) == '@' then
+  local via = string.sub(ARGV[5], 2)
+  if via == redis.call('HGET', c, 'fallback') then provider = via end
+  first = 6
+end
 local sk = key_state(cid, k)
 local t = now()
 local at = tostring(t)
@@ -597,7 +669,7 @@ local cut = string.format('%d', math.max(0, math.floor((t - ttl) * 1000)))
 local exp = expiry_of(c)
 local suppress_prefix = SUPPRESS_ON .. ':'
 local done = 0
-for j = 5, #ARGV, 9 do
+for j = first, #ARGV, 9 do
   local i, kind, smsid, cost, parts = tonumber(ARGV[j]), ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[j+4]
   local err, delay, to = ARGV[j+5], tonumber(ARGV[j+6]), ARGV[j+7]
   local ref = ARGV[j+8]
@@ -657,8 +729,10 @@ for j = 5, #ARGV, 9 do
     elseif kind == OUTCOME_PAUSED then
       set_state(cid, k, i, ST_CLAIMED)
       if attempts > 0 then redis.call('SETRANGE', key_attempts(cid, k), i, string.char(attempts - 1)) end
-      redis.call('HSET', key_circuit(provider), 'reason', err, 'since', tostring(t),
-        'probe_at', tostring(t + delay))
+      -- 'since' is when the circuit opened: a failed probe leaves it (failover_after
+      -- counts from it).
+      redis.call('HSET', key_circuit(provider), 'reason', err, 'probe_at', tostring(t + delay))
+      redis.call('HSETNX', key_circuit(provider), 'since', tostring(t))
     end
   end
 end
@@ -804,8 +878,7 @@ for _, chunk in ipairs(stale) do
     redis.call('HDEL', KEY_RESIGNALS, chunk)
   else
     local c = key_campaign(cid)
-    local probe = redis.call('HGET', key_circuit(redis.call('HGET', c, 'provider') or ''), 'probe_at')
-    local paused = probe and tonumber(probe) > t
+    local paused = not route_of(c, t)
     if not redis.call('HGET', KEY_OWNERS, chunk) and redis.call('HGET', c, 'status') == CAMPAIGN_ACTIVE
        and not paused then
       -- The last signal may only be waiting behind a long queue: each re-signal of
