@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from smsqueue import constants as c
+from smsqueue.delivery.engine import Engine
 from smsqueue.errors import InputError
 from smsqueue.intake.csvfile import CsvSource
 from smsqueue.intake.dryrun import dry_run
@@ -89,7 +90,15 @@ def test_open_zone_goes_now_and_closed_zone_waits_for_its_opening(world_factory:
             # Just before the first opening nothing is due; at the last due time all is.
             assert w.scheduler.tick(now=min(due.values()) - 1)["due"] == 0
             assert w.scheduler.tick(now=max(due.values()))["due"] == len(due)
-            await handle(w, engine, lambda: w.queue.campaign(rc.id).status == keys.CAMPAIGN_DONE)
+            # A worker whose clock is at the opening: the window is open there, so it sends.
+            late = await Engine.create(
+                w.settings, publish=w.publish, clock=lambda: max(due.values())
+            )
+            try:
+                done = lambda: w.queue.campaign(rc.id).status == keys.CAMPAIGN_DONE  # noqa: E731
+                await handle(w, late, done)
+            finally:
+                await late.aclose()
         finally:
             await engine.aclose()
 
@@ -97,6 +106,51 @@ def test_open_zone_goes_now_and_closed_zone_waits_for_its_opening(world_factory:
     assert Counter(m.to for m in w.accepted()) == Counter(PARIS + NEW_YORK)
     camp = w.queue.campaign(rc.id)
     assert camp.counts["sent"] == camp.total == 22
+
+
+def test_a_window_closed_when_the_worker_claims_sends_nothing_and_waits_again(
+    world_factory: Any,
+) -> None:
+    """Open at enqueue but closed at claim: the messages go back to scheduled, each due at
+    its next opening, and nothing reaches the provider; taken again early, they wait again."""
+    w: World = world_factory()
+    now = datetime.now(UTC)
+    local = now.astimezone(ZoneInfo("America/New_York"))
+    start, end = local + timedelta(hours=3), local + timedelta(hours=4)
+    window = f"{start:%H:%M}-{end:%H:%M}"  # opens in 3 h in New York
+    enqueued_at = (now + timedelta(hours=3, minutes=30)).timestamp()  # inside it
+    q = SmsQueue(settings=w.settings, celery_app=w.celery, clock=lambda: enqueued_at)  # type: ignore[arg-type]
+    rc = q.send_campaign(NEW_YORK[:5], text="Hi", provider=c.WOOXY, window=window)
+    q.close()
+    assert rc.waiting == 0  # written queued: open by the clock it was enqueued with
+    opening = zones.next_open(now, ("America/New_York",), zones.parse_window(window))
+    assert opening is not None
+
+    async def main() -> None:
+        engine = await w.engine()
+        try:
+            for cid, k in w.signals():
+                report = await engine.process_chunk(cid, k)
+                assert report.claimed == 5 and report.left == 0
+            due = due_entries(w, rc.id)
+            assert len(due) == 5 and all(m.count(":") == 2 for m in due)  # one per message
+            assert all(
+                opening.timestamp() <= t <= opening.timestamp() + c.WINDOW_SPREAD_SECONDS
+                for t in due.values()
+            )
+            assert w.queue.campaign(rc.id).counts["scheduled"] == 5
+            # Released before the opening (a scheduler with a fast clock): deferred again.
+            assert w.scheduler.tick(now=max(due.values()))["due"] == 1  # their one chunk
+            assert not due_entries(w, rc.id)
+            for cid, k in w.signals():
+                await engine.process_chunk(cid, k)
+            assert len(due_entries(w, rc.id)) == 5
+        finally:
+            await engine.aclose()
+
+    run(main())
+    assert w.accepted() == []
+    assert w.queue.campaign(rc.id).counts["scheduled"] == 5
 
 
 def test_waiting_rows_are_chunked_by_their_opening(world_factory: Any) -> None:

@@ -89,6 +89,7 @@ class Shared:
     # Asked by bulk chunks before each request: True once when a single send waits for a
     # Celery thread here, so this chunk ends its slice and frees its thread (Engine).
     give_way: Callable[[], bool] = lambda: False
+    clock: Callable[[], float] = time.time  # unix seconds: send windows, retry ages (tests)
 
     def __post_init__(self) -> None:
         if self.max_lanes < 1:
@@ -154,6 +155,7 @@ class ChunkSender:
 
         ``tried``: requests each message has had already (a retried one goes in smaller
         batches, see ``batch_size``)."""
+        indices = await self._outside_window_wait(indices)
         todo = batches(indices, text_of=self._text, size=self.channel.terms.batch_size, tried=tried)
         items = iter(todo)
 
@@ -184,6 +186,28 @@ class ChunkSender:
         if not self.stopped and not self.camp.urgent and self.shared.give_way():
             self.stopped = True  # the rest goes back to the queue at release
         return self.stopped or time.monotonic() > self.deadline
+
+    async def _outside_window_wait(self, indices: list[int]) -> list[int]:
+        """The messages whose send window is open now; the others wait again as scheduled
+        until their next opening (DEFER). Judged each time a worker takes the chunk, so at
+        most one slice (SMSQUEUE_SLICE_SECONDS) of sending runs past a window's end."""
+        if self.camp.window is None or not indices:
+            return indices
+        now, window = self.shared.clock(), self.camp.window
+        instant = datetime.fromtimestamp(now, UTC)
+        due: dict[int, float] = {}
+        for i in indices:
+            names = self._zones(i)
+            if names and not zones.is_open(instant, names, window):
+                delay = in_window(0.0, now=now, names=names, window=window, rng=self.shared.rng)
+                due[i] = now + delay
+        if not due:
+            return indices
+        if await self.ledger.defer(due) is None:
+            self.stopped = True  # the lease was lost: nothing of this chunk is ours to send
+            return []
+        log.info("outside the send window: waiting for its opening", deferred=len(due))
+        return [i for i in indices if i not in due]
 
     def _text(self, i: int) -> str:
         return self.camp.template.render(self.rows[i][1:])
@@ -277,7 +301,7 @@ class ChunkSender:
         """Judge each answer (outcomes.decide) and record them all with one FINISH."""
         shared, name = self.shared, self.channel.name
         shared.metrics.observe("provider_latency_seconds", name, latency)
-        now = time.time()
+        now = self.shared.clock()
         age = now - self.camp.created_at
         price = self.channel.terms.price
         records: list[Record] = []

@@ -82,6 +82,7 @@ class Engine:
         channels: Mapping[str, Channel],
         publish: Publish,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.redis = client
@@ -103,12 +104,14 @@ class Engine:
             metrics=self.metrics,
             fault=self.fault,
             give_way=self._give_way,
+            clock=clock,
         )
         self._owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._calls = itertools.count()
         self._campaigns: dict[str, Campaign] = {}
         self._claim_script = client.register_script(lua.CLAIM)
         self._mark_in_flight_script = client.register_script(lua.START)
+        self._defer_script = client.register_script(lua.DEFER)
         self._record_outcomes_script = client.register_script(lua.FINISH)
         self._release_script = client.register_script(lua.RELEASE)
         self._renew_script = client.register_script(lua.RENEW)
@@ -160,10 +163,16 @@ class Engine:
 
     @classmethod
     async def create(
-        cls, settings: Settings, *, publish: Publish, providers: ProviderRegistry | None = None
+        cls,
+        settings: Settings,
+        *,
+        publish: Publish,
+        providers: ProviderRegistry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> Engine:
         """Open a channel for every registered provider (``providers``, by default the
-        process's registry); one whose credentials are not set here gets no Sender."""
+        process's registry); one whose credentials are not set here gets no Sender.
+        ``clock`` (unix seconds) judges send windows and retry ages: for tests."""
         conc = settings.send_concurrency
         client = redisconn.async_client(
             settings.redis_url,
@@ -191,7 +200,7 @@ class Engine:
             raise
         engine = cls(
             settings=settings, client=client, blocking=blocking, channels=channels,
-            publish=publish,
+            publish=publish, clock=clock,
         )  # fmt: skip
         engine.start()
         return engine
@@ -268,6 +277,7 @@ class Engine:
             ledger = Ledger(
                 mark_in_flight_script=self._mark_in_flight_script,
                 record_outcomes_script=self._record_outcomes_script,
+                defer_script=self._defer_script,
                 durably=self.durably,
                 on_disk=self.on_disk if s.durable_marks else None,
                 cid=cid,

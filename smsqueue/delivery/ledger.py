@@ -12,7 +12,7 @@ Redis's disk, so a host crash cannot bring a sent message back as claimed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,7 @@ class Ledger:
         *,
         mark_in_flight_script: Script,
         record_outcomes_script: Script,
+        defer_script: Script,
         durably: Durably,
         on_disk: OnDisk | None = None,
         cid: str,
@@ -85,6 +86,7 @@ class Ledger:
             raise ValueError("probe_seconds and retention_seconds must be positive")
         self._mark_in_flight_script = mark_in_flight_script
         self._record_outcomes_script = record_outcomes_script
+        self._defer_script = defer_script
         self._durably = durably
         self._on_disk = on_disk
         self.cid, self.k, self.owner = cid, k, owner
@@ -126,6 +128,15 @@ class Ledger:
             i, n = item.split(":")
             attempts[int(i)] = int(n)
         return Started(attempts, durable)
+
+    async def defer(self, due: Mapping[int, float]) -> int | None:
+        """DEFER: the claimed messages ``due`` (index -> unix time) wait again as scheduled
+        until then; how many did, or None when the lease was lost."""
+        args: list[Any] = [keys.KEY_PREFIX, self.cid, self.k, self.owner]
+        for i, at in due.items():
+            args += [i, at]
+        got = int(await self._durably(self._defer_script, args))
+        return None if got < 0 else got
 
     async def record_outcomes(self, records: Sequence[Record]) -> None:
         """FINISH for ``records``: kept through a Redis restart rather than left to turn unknown."""

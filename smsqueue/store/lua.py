@@ -740,6 +740,29 @@ return done
 """
 )
 
+# Claimed messages whose send window is closed now (the worker judges it: Lua has no
+# time-zone data) wait again as scheduled, each in the due set at its next opening,
+# so a backlog released at an opening never sends past the window's end. Only if the
+# lease is still ours, and only messages still claimed. ARGV: prefix, cid, k, owner,
+# then pairs of index, due time. Returns how many were deferred, or -1 (lease lost).
+DEFER: Final = (
+    PRELUDE
+    + r"""
+local cid, k, owner = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', KEY_OWNERS, cid .. ':' .. k) ~= owner then return -1 end
+local sk, n = key_state(cid, k), 0
+for j = 5, #ARGV, 2 do
+  local i = tonumber(ARGV[j])
+  if redis.call('GETRANGE', sk, i, i) == ST_CLAIMED then
+    set_state(cid, k, i, ST_SCHEDULED)
+    redis.call('ZADD', KEY_DUE, tonumber(ARGV[j + 1]), cid .. ':' .. k .. ':' .. i)
+    n = n + 1
+  end
+end
+return n
+"""
+)
+
 # A worker is done with a chunk (slice over, or the campaign stopped): what it
 # claimed and did not start goes back to queued (cancelled if the campaign was
 # cancelled); an in-flight message left behind is unknown. The lease goes.
