@@ -14,6 +14,7 @@ from bench import kill, measure
 from smsqueue import constants as c
 
 if TYPE_CHECKING:
+    from bench.results import Throughput
     from bench.runner import Runner
 
 
@@ -49,19 +50,7 @@ def run(r: Runner) -> None:
 def durable(r: Runner, n: int) -> None:
     """The same short campaign with every worker on SMSQUEUE_DURABLE_MARKS: the cost of
     waiting for each in-flight mark to reach Valkey's disk (WAITAOF) before its request."""
-    env, workers = r.env, r.cfg.workers
-    env.stop_workers()
-    env.cluster.extra_env["SMSQUEUE_DURABLE_MARKS"] = "true"
-    try:
-        env.start_workers(workers)
-        r.res.durable = r.throughput(
-            f"smsqueue wooxy, {workers} worker(s), durable marks",
-            functools.partial(measure.ours_campaign, r.env, n, c.WOOXY, timeout=r.timeout(n)),
-            runs=1,
-        )
-    finally:
-        env.stop_workers()
-        del env.cluster.extra_env["SMSQUEUE_DURABLE_MARKS"]
+    r.res.durable = with_env(r, n, "SMSQUEUE_DURABLE_MARKS", "true", "durable marks")
 
 
 def aiohttp_transport(r: Runner, n: int) -> None:
@@ -72,19 +61,27 @@ def aiohttp_transport(r: Runner, n: int) -> None:
     if not aiohttp_transport_installed():
         r.say("smsqueue: aiohttp transport not measured (install smsqueue[fast])")
         return
+    r.res.aiohttp = with_env(
+        r, n, "SMSQUEUE_HTTP_TRANSPORT", c.HTTP_TRANSPORT_AIOHTTP, "aiohttp transport"
+    )
+
+
+def with_env(r: Runner, n: int, name: str, value: str, label: str) -> Throughput:
+    """One short Wooxy campaign with every worker restarted with ``name=value``; the
+    workers are stopped after it and the variable is dropped again."""
     env, workers = r.env, r.cfg.workers
     env.stop_workers()
-    env.cluster.extra_env["SMSQUEUE_HTTP_TRANSPORT"] = c.HTTP_TRANSPORT_AIOHTTP
+    env.cluster.extra_env[name] = value
     try:
         env.start_workers(workers)
-        r.res.aiohttp = r.throughput(
-            f"smsqueue wooxy, {workers} worker(s), aiohttp transport",
+        return r.throughput(
+            f"smsqueue wooxy, {workers} worker(s), {label}",
             functools.partial(measure.ours_campaign, r.env, n, c.WOOXY, timeout=r.timeout(n)),
             runs=1,
         )
     finally:
         env.stop_workers()
-        del env.cluster.extra_env["SMSQUEUE_HTTP_TRANSPORT"]
+        del env.cluster.extra_env[name]
 
 
 def one(r: Runner, workers: int, n: int) -> None:

@@ -30,6 +30,24 @@ AtOpt = Annotated[
 ]
 SenderOpt = Annotated[str | None, typer.Option(help="Sender name (wooxy) or number (voip).")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+FallbackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fallback",
+        metavar="PROVIDER",
+        help="Send through this provider while the main one is paused by a refused "
+        "account (or its circuit stays open SMSQUEUE_FAILOVER_AFTER s); never what may "
+        "have reached it.",
+    ),
+]
+FallbackSenderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fallback-sender",
+        metavar="SENDER",
+        help="The sender through --fallback, when it differs ('' for none).",
+    ),
+]
 TtlOpt = Annotated[
     float | None,
     typer.Option(

@@ -14,6 +14,8 @@ from smsqueue.cli import show
 from smsqueue.cli.app import (
     AtOpt,
     ExpiresAtOpt,
+    FallbackOpt,
+    FallbackSenderOpt,
     JsonOpt,
     ProviderOpt,
     SenderOpt,
@@ -44,24 +46,8 @@ def campaign(
     at: AtOpt = None,
     sender: SenderOpt = None,
     tag: TagOpt = None,
-    fallback: Annotated[
-        str | None,
-        typer.Option(
-            "--fallback",
-            metavar="PROVIDER",
-            help="Send through this provider while the main one is paused by a refused "
-            "account (or its circuit stays open SMSQUEUE_FAILOVER_AFTER s); never what may "
-            "have reached it.",
-        ),
-    ] = None,
-    fallback_sender: Annotated[
-        str | None,
-        typer.Option(
-            "--fallback-sender",
-            metavar="SENDER",
-            help="The sender through --fallback, when it differs ('' for none).",
-        ),
-    ] = None,
+    fallback: FallbackOpt = None,
+    fallback_sender: FallbackSenderOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the file and estimate; enqueue nothing.")
     ] = False,

@@ -13,6 +13,8 @@ from smsqueue.cli import show
 from smsqueue.cli.app import (
     AtOpt,
     ExpiresAtOpt,
+    FallbackOpt,
+    FallbackSenderOpt,
     JsonOpt,
     ProviderOpt,
     SenderOpt,
@@ -33,24 +35,8 @@ def send(
     provider: ProviderOpt = c.WOOXY,
     sender: SenderOpt = None,
     tag: TagOpt = None,
-    fallback: Annotated[
-        str | None,
-        typer.Option(
-            "--fallback",
-            metavar="PROVIDER",
-            help="Send through this provider while the main one is paused by a refused "
-            "account (or its circuit stays open SMSQUEUE_FAILOVER_AFTER s); never what may "
-            "have reached it.",
-        ),
-    ] = None,
-    fallback_sender: Annotated[
-        str | None,
-        typer.Option(
-            "--fallback-sender",
-            metavar="SENDER",
-            help="The sender through --fallback, when it differs ('' for none).",
-        ),
-    ] = None,
+    fallback: FallbackOpt = None,
+    fallback_sender: FallbackSenderOpt = None,
     at: AtOpt = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key.")] = None,
     ref: Annotated[

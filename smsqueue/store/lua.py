@@ -297,6 +297,22 @@ local function move(cid, a, b, n)
   end
 end
 -- Set byte i (0-based) of a state string and account for it.
+-- One chunk of campaign c (cid) written: its rows, n state bytes st, the counts, and
+-- its entry in the due set at `due` or, when due is '', in the pending set at t.
+local function write_chunk(c, cid, k, rows, st, n, due, t)
+  redis.call('SET', key_rows(cid, k), rows)
+  redis.call('SET', key_state(cid, k), string.rep(st, n))
+  redis.call('HINCRBY', key_counts(cid), PUB[st], n)
+  redis.call('HINCRBY', c, 'total', n)
+  redis.call('HINCRBY', c, 'open', n)
+  redis.call('HSET', c, 'chunks', k + 1)
+  if due ~= '' then
+    redis.call('ZADD', KEY_DUE, due, cid .. ':' .. k)
+  else
+    redis.call('ZADD', KEY_PENDING, t, cid .. ':' .. k)
+  end
+end
+
 local function set_state(cid, k, i, b)
   local key = key_state(cid, k)
   local a = redis.call('GETRANGE', key, i, i)
@@ -374,18 +390,8 @@ local c = key_campaign(cid)
 if redis.call('EXISTS', c) == 0 or tonumber(redis.call('HGET', c, 'chunks') or '0') ~= k then
   return 0
 end
-redis.call('SET', key_rows(cid, k), rows)
-redis.call('SET', key_state(cid, k), string.rep(st, n))
-redis.call('HINCRBY', key_counts(cid), PUB[st], n)
-redis.call('HINCRBY', c, 'total', n)
-redis.call('HINCRBY', c, 'open', n)
-redis.call('HSET', c, 'chunks', k + 1)
+write_chunk(c, cid, k, rows, st, n, due, t)
 if read ~= '' then redis.call('HSET', c, 'read', read, 'digest', digest) end
-if due ~= '' then
-  redis.call('ZADD', KEY_DUE, due, cid .. ':' .. k)
-else
-  redis.call('ZADD', KEY_PENDING, t, cid .. ':' .. k)
-end
 return 1
 """
 )
@@ -409,17 +415,7 @@ for j = 6, #ARGV, 5 do
 end
 for j = 6, #ARGV, 5 do
   local k, rows, st, n, due = tonumber(ARGV[j]), ARGV[j+1], ARGV[j+2], tonumber(ARGV[j+3]), ARGV[j+4]
-  redis.call('SET', key_rows(cid, k), rows)
-  redis.call('SET', key_state(cid, k), string.rep(st, n))
-  redis.call('HINCRBY', key_counts(cid), PUB[st], n)
-  redis.call('HINCRBY', c, 'total', n)
-  redis.call('HINCRBY', c, 'open', n)
-  redis.call('HSET', c, 'chunks', k + 1)
-  if due ~= '' then
-    redis.call('ZADD', KEY_DUE, due, cid .. ':' .. k)
-  else
-    redis.call('ZADD', KEY_PENDING, t, cid .. ':' .. k)
-  end
+  write_chunk(c, cid, k, rows, st, n, due, t)
 end
 if read ~= '' then redis.call('HSET', c, 'read', read, 'digest', digest) end
 return 1
