@@ -112,7 +112,8 @@ DEFAULT_LEASE_SECONDS: Final = 60.0
 # A Wooxy permit lease. Short, because a killed holder's permits idle until it ends
 # (the cap runs short by them); a live holder's heartbeat renews its permits every
 # third of it, so a request slower than the lease still keeps its permit.
-DEFAULT_PERMIT_SECONDS: Final = 5.0
+# 4 s: a dead holder's permits are back within 5 s (issue #12), with a beat every 1.3 s.
+DEFAULT_PERMIT_SECONDS: Final = 4.0
 # With SMSQUEUE_DURABLE_MARKS, how long a request waits for its in-flight mark to
 # reach the disk (WAITAOF). An fsync takes milliseconds; one that takes longer than
 # this means a stalled disk, and the request does not leave (its messages retry).

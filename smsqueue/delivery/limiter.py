@@ -8,7 +8,7 @@ recreates tokens can overshoot the cap). A refused waiter blocks in BLPOP on
 a wake list that every release pushes to, so a permit handed back is taken up
 at once; the short BLPOP timeout covers permits freed by lease expiry.
 
-The lease is short (``SMSQUEUE_PERMIT_SECONDS``, 5 s by default) and kept by a
+The lease is short (``SMSQUEUE_PERMIT_SECONDS``, 4 s by default) and kept by a
 heartbeat: one task per limiter renews every permit the process holds, in one
 PERMIT_RENEW call, every third of the lease. A request slower than the lease
 keeps its permit for as long as its process lives and reaches Redis, and a
