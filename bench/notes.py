@@ -344,11 +344,13 @@ def backlog(res: Results) -> list[str]:
         f"{claim:,.0f} ms (p99 {claim99:,.0f}) until a worker claimed it, {flight:,.0f} ms "
         f"(p99 {flight99:,.0f}) until it was in flight. Claiming waits for a free Celery "
         "thread: each worker's 4 threads hold bulk chunks for a slice of up to "
-        f"{c.DEFAULT_SLICE_SECONDS:g} s, and the priority queue is only read first when one "
-        "frees. Claimed to in flight waits for a send slot and a Wooxy permit, in the same "
-        "first-come queues as the bulk sends of that process. What would "
-        "lift it: a thread (or a worker) kept for the priority queue, and priority sends "
-        "served first by the send slots and by the permit hand-off.",
+        f"{c.DEFAULT_SLICE_SECONDS:g} s; while a single send waits in a priority queue, one "
+        f"bulk chunk per worker ends its slice early (at most every "
+        f"{c.GIVE_WAY_COOLDOWN_SECONDS:g} s), and the priority queue is read first when a "
+        "thread frees. Claimed to in flight: the send slots and the Wooxy permit hand-off "
+        "serve priority sends before bulk ones, so what is left is the permit itself (at "
+        "most one request's time) and the Redis round trips. What would lift it further: a "
+        "Celery thread kept for the priority queue (a consumer of its own).",
         (
             f"While the backlog drained, {res.backlog_signals:,} chunk signals waited in the "
             f"Wooxy queue for {chunks:,} chunks: more signals than chunks, so the scheduler's "
