@@ -33,6 +33,20 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    """A synchronous client on the test Redis, answering str."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def raw(client: redis.Redis) -> redis.Redis:
+    """The same client, named for tests that look at what the producer stored."""
+    return client
+
+
+@pytest.fixture
 def settings(redis_url: str) -> settings_mod.Settings:
     """Settings pointing at the test server, with fast retries and short leases."""
     return settings_mod.Settings(

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -58,14 +58,6 @@ class ThreadRecorder:
 def small(settings: Settings) -> Settings:
     """The test settings with chunks of 2 rows, so a few rows make several chunks."""
     return settings.model_copy(update={"chunk_size": 2})
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client for looking at what the producer stored."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
 
 
 def run(

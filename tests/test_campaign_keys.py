@@ -72,14 +72,6 @@ def queue(small: Settings, recorder: CeleryRecorder) -> Iterator[SmsQueue]:
     q.close()
 
 
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client for looking at what was stored."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
 def numbers(n: int, start: int = 0) -> list[str]:
     return [f"+1202555{i:04d}" for i in range(start, start + n)]
 

@@ -81,14 +81,6 @@ def cli(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Callable[...
 
 
 @pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client on the test Redis."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def queue(settings: Settings) -> Iterator[SmsQueue]:
     """A producer on the test Redis, for reading what the commands stored."""
     q = SmsQueue(settings=settings)

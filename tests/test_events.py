@@ -30,14 +30,6 @@ FINAL = {"sent", "failed", "unknown", "cancelled", "scheduled"}
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A synchronous client on the test Redis."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    r.close()
-
-
-@pytest.fixture
 def queue(settings: Settings) -> Iterator[SmsQueue]:
     """A producer with chunks of 8, its signals swallowed (the tests drive the scripts)."""
     q = SmsQueue(

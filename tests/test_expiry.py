@@ -30,14 +30,6 @@ def queue(settings: Settings) -> Iterator[SmsQueue]:
     q.close()
 
 
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client on the test Redis."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    r.close()
-
-
 def redis_now(r: redis.Redis) -> float:
     """Redis's clock, the one expiry is judged by."""
     seconds, micros = r.time()

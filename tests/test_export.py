@@ -49,14 +49,6 @@ def queue(settings: Settings) -> Iterator[SmsQueue]:
     q.close()
 
 
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client on the test Redis."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
 def numbers(n: int) -> list[str]:
     """``n`` distinct valid numbers, in order."""
     return [f"+1202555{i:04d}" for i in range(n)]

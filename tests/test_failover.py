@@ -21,14 +21,6 @@ BALANCE = "InsufficientBalance: Insufficient balance. You need at least 0.01"
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A synchronous client on the test Redis."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    r.close()
-
-
-@pytest.fixture
 def queue(settings: Settings) -> Iterator[SmsQueue]:
     """A producer whose signals go nowhere (these tests drive the scripts themselves)."""
     q = SmsQueue(settings=settings, celery_app=NullCelery())  # type: ignore[arg-type]

@@ -7,10 +7,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from smsqueue.intake.producer import SmsQueue
@@ -21,14 +19,6 @@ from smsqueue.store import clock, keys, presence
 from smsqueue.testing.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A decoding client on the test Redis."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    r.close()
 
 
 def run_health(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:

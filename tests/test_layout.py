@@ -6,7 +6,6 @@ import inspect
 import re
 import string
 import typing
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -32,14 +31,6 @@ LUA_ENTRIES = (
     "(function(t) local o = {} "
     "for a, b in pairs(t) do o[#o + 1] = a .. '=' .. tostring(b) end return o end)"
 )
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A synchronous client on the test Redis."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    r.close()
 
 
 def run_lua(client: redis.Redis, expr: str, *args: str, prefix: str = keys.KEY_PREFIX) -> object:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -70,14 +69,6 @@ def sent(i: int, smsid: str, to: str = "", cost: str = "0.01") -> tuple[Any, ...
 
 def outcome(i: int, kind: str, err: str = "", delay: float = 0) -> tuple[Any, ...]:
     return (i, kind, "", "", 1, err, delay, NUMBERS[i])
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A synchronous client on the test Redis."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    r.close()
 
 
 @pytest.fixture

@@ -25,14 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client on the test Redis."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    r.close()
-
-
-@pytest.fixture
 def queue(settings: Settings) -> Iterator[SmsQueue]:
     """A producer on the test Redis."""
     q = SmsQueue(settings=settings)

@@ -62,14 +62,6 @@ def queue(settings: Settings, recorder: CeleryRecorder) -> Iterator[SmsQueue]:
     q.close()
 
 
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client for looking at what the producer stored."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
 def dump(client: redis.Redis) -> str:
     """Every key and value in Redis, as one string to search in."""
     out = []

@@ -62,14 +62,6 @@ def queue(settings: Settings, recorder: CeleryRecorder) -> Iterator[SmsQueue]:
     q.close()
 
 
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client for looking at what was stored."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
 def rows_of(raw: redis.Redis, cid: str, k: int = 0) -> list[list[str]]:
     return list(json.loads(raw.get(keys.k_rows(cid, k)) or "[]"))
 

@@ -119,14 +119,6 @@ def receiver() -> Iterator[Receiver]:
     rec.close()
 
 
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A decoding client on the test Redis."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    r.close()
-
-
 def hook_settings(settings: Settings, url: str, **changes: Any) -> Settings:
     """The test settings with a webhook to ``url`` and fast retries, suspension and probes."""
     values: dict[str, Any] = {

@@ -829,19 +829,6 @@ class Workload:
     seed: int = 7
 
 
-def recipients(exchange: int, n: int, invalid: int, rng: random.Random) -> list[dict[str, str]]:
-    """``n`` valid rows with names (10,000 numbers per exchange from ``exchange`` up) and
-    ``invalid`` broken numbers scattered among them, as the demo's."""
-    names = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus"]
-    rows = [
-        {"phone": f"+1212{exchange + i // 10_000}{i % 10_000:04d}", "name": rng.choice(names)}
-        for i in range(n)
-    ]
-    for j in range(invalid):
-        rows.insert(rng.randrange(len(rows)), {"phone": f"+1 000 {j}", "name": "Nobody"})
-    return rows
-
-
 class Scraper(threading.Thread):
     """GETs /metrics every ``interval`` seconds, keeping (time, text) of each answer."""
 
@@ -890,28 +877,15 @@ def run_pool(
 
     from smsqueue import constants as c
     from smsqueue.store import keys
-    from smsqueue.testing.embedded import Cluster
+    from smsqueue.testing.demo import demo_cluster, recipients
     from smsqueue.testing.redis_server import free_port
 
     rng = random.Random(work.seed)
     wooxy_rows = recipients(555, work.wooxy, work.invalid, rng)
     voip_rows = recipients(600, work.voip, work.invalid, rng)
-    blacklist = [r["phone"] for r in rng.sample(wooxy_rows, work.blacklisted)]
-    blacklist += [r["phone"] for r in rng.sample(voip_rows, work.blacklisted)]
-    blacklist = [b for b in blacklist if " " not in b]
-    # The demo's sandbox and retry settings (smsqueue/testing/demo.py), so the run is the demo's.
-    sandbox_args = ["--latency", "0.02", "--fault-5xx", "0.03", "--fault-429", "0.02"]
-    for number in blacklist:
-        sandbox_args += ["--blacklist", number]
-    cluster = Cluster(
-        data_dir=data_dir,
-        workers=3,
-        sandbox_args=tuple(sandbox_args),
-        env={
-            "SMSQUEUE_RETRY_BASE": "0.5",
-            "SMSQUEUE_RETRY_CAP": "5",
-            "SMSQUEUE_LOG_LEVEL": "WARNING",
-        },
+    # The demo's own pool (sandbox faults, blacklist, retry settings), so the run is the demo's.
+    cluster, _ = demo_cluster(
+        data_dir, (wooxy_rows, voip_rows), blacklisted=work.blacklisted, rng=rng
     )
     exporter: subprocess.Popen[bytes] | None = None
     scraper: Scraper | None = None

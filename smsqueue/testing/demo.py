@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -50,13 +51,45 @@ class DemoPlan:
             raise ValueError("each campaign needs at least as many recipients as blacklisted ones")
 
 
-def recipients(prefix: str, n: int, invalid: int, rng: random.Random) -> list[dict[str, str]]:
-    """n valid rows with names, plus ``invalid`` broken numbers scattered among them."""
+def recipients(exchange: int, n: int, invalid: int, rng: random.Random) -> list[dict[str, str]]:
+    """n valid rows with names (10,000 numbers per exchange, from ``exchange`` up), plus
+    ``invalid`` broken numbers scattered among them."""
     names = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus"]
-    rows = [{"phone": f"+1212{prefix}{i:04d}", "name": rng.choice(names)} for i in range(n)]
+    rows = [
+        {"phone": f"+1212{exchange + i // 10_000}{i % 10_000:04d}", "name": rng.choice(names)}
+        for i in range(n)
+    ]
     for j in range(invalid):
         rows.insert(rng.randrange(len(rows)), {"phone": f"+1 000 {j}", "name": "Nobody"})
     return rows
+
+
+def demo_cluster(
+    data_dir: Path,
+    rows: Sequence[list[dict[str, str]]],
+    *,
+    blacklisted: int,
+    rng: random.Random,
+) -> tuple[Cluster, int]:
+    """The demo's pool (not started): the sandbox with 20 ms latency, transient 5xx/429
+    faults and ``blacklisted`` numbers of each campaign's ``rows`` blacklisted, three
+    workers and a scheduler; and how many numbers it blacklisted."""
+    blacklist = [r["phone"] for campaign in rows for r in rng.sample(campaign, blacklisted)]
+    blacklist = [b for b in blacklist if " " not in b]
+    sandbox_args = ["--latency", "0.02", "--fault-5xx", "0.03", "--fault-429", "0.02"]
+    for number in blacklist:
+        sandbox_args += ["--blacklist", number]
+    cluster = Cluster(
+        data_dir=data_dir,
+        workers=3,
+        sandbox_args=tuple(sandbox_args),
+        env={
+            "SMSQUEUE_RETRY_BASE": "0.5",
+            "SMSQUEUE_RETRY_CAP": "5",
+            "SMSQUEUE_LOG_LEVEL": "WARNING",
+        },
+    )
+    return cluster, len(blacklist)
 
 
 def claim_data_dir(path: Path) -> Path:
@@ -115,23 +148,10 @@ def run(
     plan = plan or DemoPlan()
     console = console or Console()
     rng = random.Random(plan.seed)
-    wooxy_rows = recipients("555", plan.wooxy, plan.invalid, rng)
-    voip_rows = recipients("556", plan.voip, plan.invalid, rng)
-    blacklist = [r["phone"] for r in rng.sample(wooxy_rows, plan.blacklisted)]
-    blacklist += [r["phone"] for r in rng.sample(voip_rows, plan.blacklisted)]
-    blacklist = [b for b in blacklist if " " not in b]
-    sandbox_args = ["--latency", "0.02", "--fault-5xx", "0.03", "--fault-429", "0.02"]
-    for number in blacklist:
-        sandbox_args += ["--blacklist", number]
-    cluster = Cluster(
-        data_dir=data_dir,
-        workers=3,
-        sandbox_args=tuple(sandbox_args),
-        env={
-            "SMSQUEUE_RETRY_BASE": "0.5",
-            "SMSQUEUE_RETRY_CAP": "5",
-            "SMSQUEUE_LOG_LEVEL": "WARNING",
-        },
+    wooxy_rows = recipients(555, plan.wooxy, plan.invalid, rng)
+    voip_rows = recipients(556, plan.voip, plan.invalid, rng)
+    cluster, blacklisted = demo_cluster(
+        data_dir, (wooxy_rows, voip_rows), blacklisted=plan.blacklisted, rng=rng
     )
     try:
         with console.status("starting Valkey, the provider sandbox, 3 workers and the scheduler"):
@@ -140,7 +160,7 @@ def run(
                 cluster.start_flower(port=flower_port)
         if flower_port is not None:
             console.print(f"Flower (the worker pool, live): http://127.0.0.1:{flower_port}/")
-        code = _campaigns(cluster, console, wooxy_rows, voip_rows, len(blacklist))
+        code = _campaigns(cluster, console, wooxy_rows, voip_rows, blacklisted)
         if keep:
             console.print("everything keeps running (Flower too): press Ctrl-C to stop")
             while True:
