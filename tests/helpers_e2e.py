@@ -66,4 +66,4 @@ def finish_messages(raw: redis.Redis, cid: str, k: int, outcomes: dict[int, str]
             groups += [i, kind, f"s-{k}-{i}", "0.0300", 1, "", 0, "+1", ""]
         else:
             groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1", ""]
-    finish(args=[p, cid, k, 3600, *groups])
+    finish(args=[p, cid, k, 3600, "", *groups])

@@ -186,11 +186,11 @@ def test_finish_records_the_ref_and_a_late_answer(queue: SmsQueue, client: redis
     cid = queue.send_campaign(numbers(2), text="Hello", provider=c.WOOXY).id
     s.claim(cid, "w")
     s.start(cid, "w", [0, 1])
-    args: list[Any] = [P, cid, 0, 3600]
+    args: list[Any] = [P, cid, 0, 3600, ""]
     args += [0, "unknown", "", "", 1, "ReadTimeout: no answer", 0, numbers(2)[0], "A"]
     args += [1, "scheduled", "sm-1", "0.05", 2, "", 0, numbers(2)[1], ""]
     assert finish(args=args) == 2
-    late: list[Any] = [P, cid, 0, 3600]
+    late: list[Any] = [P, cid, 0, 3600, ""]
     late += [0, "sent", "sm-0", "0.04", 1, "", 0, numbers(2)[0], "A"]
     assert finish(args=late) == 1
     assert finish(args=late) == 0  # already sent: nothing recorded, no event

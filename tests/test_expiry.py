@@ -134,7 +134,7 @@ def test_a_retry_due_after_the_expiry_ends_expired_at_once(
     rc = queue.send_campaign(nums, text="Hi", provider=c.WOOXY, ttl=600)
     assert claim(args=[P, rc.id, 0, "w", 60])[0] == 2
     assert start(args=[P, rc.id, 0, "w", 1, "0,1", ",".join(nums)])[0] == 1
-    args: list[Any] = [P, rc.id, 0, 3600]
+    args: list[Any] = [P, rc.id, 0, 3600, ""]
     args += [0, "retry", "", "", 1, "ProviderUnavailable: 503", 5, nums[0], ""]
     args += [1, "retry", "", "", 1, "ProviderUnavailable: 503", 3600, nums[1], ""]
     assert finish(args=args) == 2

@@ -57,7 +57,7 @@ class Run:
         return list(self.s["START"](args=args))
 
     def finish(self, cid: str, via: str, *groups: tuple[Any, ...]) -> int:
-        args: list[Any] = [P, cid, 0, TTL, f"@{via}"]
+        args: list[Any] = [P, cid, 0, TTL, via]
         for g in groups:
             args += list(g)
         return int(self.s["FINISH"](args=args))

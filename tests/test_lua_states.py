@@ -45,7 +45,7 @@ class Scripts:
         return list(self._s["START"](args=[P, cid, 0, owner, probe, ",".join(str(i) for i in idx)]))
 
     def finish(self, cid: str, *groups: tuple[Any, ...], k: int = 0) -> int:
-        args: list[Any] = [P, cid, k, TTL]
+        args: list[Any] = [P, cid, k, TTL, ""]
         for i, kind, smsid, cost, parts, err, delay, to in groups:
             args += [i, kind, smsid, cost, parts, err, delay, to, ""]
         return int(self._s["FINISH"](args=args))

@@ -576,7 +576,7 @@ def drive(raw: redis.Redis, cid: str, chunks: int, size: int) -> list[str]:
             kind = "unknown" if i % 6 == 4 else "failed"
             groups += [i, kind, "", "", 1, f"{kind}: {k}-{i}", 0, "+1", ""]
             bad.append(f"{cid}-{k}-{i}")
-        finish(args=[p, cid, k, 3600, *groups])
+        finish(args=[p, cid, k, 3600, "", *groups])
     return bad
 
 

@@ -73,7 +73,7 @@ def settle(raw: redis.Redis, cid: str, chunk_size: int) -> tuple[int, int]:
                 groups += [i, keys.OUTCOME_SENT, f"v{cid[-6:]}{k:04d}{i:03d}", "0.0100", 1, "", 0,
                            "+12122000000", ""]  # fmt: skip
                 sent += 1
-        finish(args=[prefix, cid, k, RETENTION, *groups])
+        finish(args=[prefix, cid, k, RETENTION, "", *groups])
     return sent, failed
 
 

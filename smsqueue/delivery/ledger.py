@@ -140,9 +140,10 @@ class Ledger:
 
     async def record_outcomes(self, records: Sequence[Record]) -> None:
         """FINISH for ``records``: kept through a Redis restart rather than left to turn unknown."""
-        args: list[Any] = [keys.KEY_PREFIX, self.cid, self.k, self._retention_seconds]
-        if self.provider is not None:
-            args.append(f"@{self.provider}")  # FINISH: the provider the request went to
+        # The provider the request went to ('' for the campaign's own).
+        args: list[Any] = [
+            keys.KEY_PREFIX, self.cid, self.k, self._retention_seconds, self.provider or "",
+        ]  # fmt: skip
         for record in records:
             args += record.args()
         await self._durably(self._record_outcomes_script, args)

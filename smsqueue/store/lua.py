@@ -632,9 +632,9 @@ return {1, table.concat(started, ',')}
 )
 
 # The provider's answer for one or more messages of a chunk.
-# ARGV: prefix, cid, k, retention, optionally "@provider" (the provider the request went
-# to, when it is the campaign's fallback: its result, message, event, stats and circuit
-# name it; without it, the campaign's own), then groups of 9:
+# ARGV: prefix, cid, k, retention, the provider the request went to ('' for the
+# campaign's own; its fallback's name when CLAIM routed the chunk there: the result,
+# message, event, stats and circuit then name the fallback), then groups of 9:
 #   i, kind, smsid, cost, parts, error, delay seconds, to, ref
 # ref: the message's ref ('' for none), which its event carries; the worker has it in
 # the row already, so FINISH never decodes the chunk's rows on this hot path.
@@ -652,12 +652,8 @@ FINISH: Final = (
 local cid, k, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local c = key_campaign(cid)
 local provider = redis.call('HGET', c, 'provider')
-local first = 5
-if ARGV[5] and string.sub(ARGV[5], 1, 1) == '@' then
-  local via = string.sub(ARGV[5], 2)
-  if via == redis.call('HGET', c, 'fallback') then provider = via end
-  first = 6
-end
+local via = ARGV[5]
+if via ~= '' and via == redis.call('HGET', c, 'fallback') then provider = via end
 local sk = key_state(cid, k)
 local t = now()
 local at = tostring(t)
@@ -665,7 +661,7 @@ local cut = string.format('%d', math.max(0, math.floor((t - ttl) * 1000)))
 local exp = expiry_of(c)
 local suppress_prefix = SUPPRESS_ON .. ':'
 local done = 0
-for j = first, #ARGV, 9 do
+for j = 6, #ARGV, 9 do
   local i, kind, smsid, cost, parts = tonumber(ARGV[j]), ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[j+4]
   local err, delay, to = ARGV[j+5], tonumber(ARGV[j+6]), ARGV[j+7]
   local ref = ARGV[j+8]
